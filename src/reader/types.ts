@@ -21,6 +21,8 @@ export interface Frame {
   origLen: number;
   /** byte offset of the record header in its (decompressed) file, for messages */
   fileOffset: number;
+  /** decimal digits the record's timestamp resolution needs: 6 (microsecond or coarser) or 9 */
+  tsDigits?: number;
 }
 
 export type FrameSink = (f: Frame) => void;
