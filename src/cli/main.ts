@@ -1,17 +1,24 @@
 import { Command, CommanderError } from 'commander';
 import { die } from './errors.js';
 import { registerPackets } from './packets.js';
+import { registerAnalyze } from './analyze.js';
+import { registerQuery } from './query.js';
+import { registerSchema } from './schema.js';
+import { VERSION } from '../version.js';
 
 const program = new Command();
 program
   .name('twscope')
   .description('Offline TCP connection analyzer for packet captures: teardown, TIME-WAIT reuse, PAWS, NAT timestamp clocks, port exhaustion.')
-  .version('0.1.0')
+  .version(VERSION)
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride()
   .configureOutput({ outputError: (str, write) => write(str.split('\n')[0] + '\n') });
 
+registerAnalyze(program);
+registerQuery(program);
 registerPackets(program);
+registerSchema(program);
 
 process.on('unhandledRejection', die);
 process.on('uncaughtException', die);

@@ -1,0 +1,10 @@
+/** every finding kind twscope can report (the `findings.kind` values) */
+export const FINDING_KINDS: string[] = [
+  'time-wait-reuse',
+  'paws-violation',
+  'nat-clock-collision',
+  'port-exhaustion',
+  'lost-last-ack',
+  'abortive-close',
+  'client-closes-first',
+];

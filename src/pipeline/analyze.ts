@@ -1,0 +1,173 @@
+// Wires the stages together: reader -> decoder -> tracker -> detectors -> store.
+// Everything is streaming; memory follows the number of open connections.
+
+import path from 'node:path';
+import { readCaptures } from '../reader/index.js';
+import type { CaptureFileInfo, ReadProgress } from '../reader/types.js';
+import { CaptureError } from '../reader/types.js';
+import { PacketDecoder } from '../decode/index.js';
+import { Segment } from '../decode/segment.js';
+import { flagLetters } from '../decode/format.js';
+import { Tracker } from '../tracker/tracker.js';
+import type { Conn } from '../tracker/connection.js';
+import { StoreWriter } from '../store/writer.js';
+import type { AnalysisOptions, Detector, FindingSink } from '../detect/types.js';
+import { createDetectors } from '../detect/index.js';
+import { linkTypeName } from '../decode/linktypes.js';
+import { VERSION } from '../version.js';
+
+export interface AnalyzeParams {
+  paths: string[];
+  dbPath: string;
+  options: AnalysisOptions;
+  /** also store every segment in the packets table */
+  packets: boolean;
+  onProgress?: (p: ReadProgress & { openConnections: number }) => void;
+  signal?: AbortSignal;
+}
+
+export interface AnalyzeResult {
+  captureId: number;
+  files: CaptureFileInfo[];
+  damage: CaptureError | null;
+  frames: number;
+  tcpSegments: number;
+  connections: number;
+  peakOpen: number;
+  interrupted: boolean;
+  seconds: number;
+}
+
+export function defaultDbPath(paths: string[]): string {
+  const first = paths[0]!;
+  if (first === '-') return 'twscope.db';
+  const base = first.replace(/\.(gz)$/i, '').replace(/\.(pcapng|pcap|cap|dmp|dump|ntar)$/i, '');
+  return base + '.twscope.db';
+}
+
+/** the key under which a capture is stored (and replaced when analyzed again) */
+export function captureKey(paths: string[]): string {
+  return paths.map((p) => (p === '-' ? '-' : path.resolve(p))).join('\n');
+}
+
+export async function analyze(params: AnalyzeParams): Promise<AnalyzeResult> {
+  const t0 = performance.now();
+  const store = new StoreWriter(params.dbPath);
+  try {
+    store.begin(captureKey(params.paths));
+    const detectors: Detector[] = createDetectors(params.options);
+    const segDetectors = detectors.filter((d) => d.onSegment);
+    const reuseDetectors = detectors.filter((d) => d.onReuse);
+    const endDetectors = detectors.filter((d) => d.onConnEnd);
+    const wantPackets = params.packets;
+
+    const tracker = new Tracker(
+      { timeWait: params.options.timeWait, idleTimeout: params.options.idleTimeout, firstId: store.firstConnId },
+      {
+        onSegment(seg: Segment, conn: Conn, dir: 0 | 1): void {
+          for (let i = 0; i < segDetectors.length; i++) segDetectors[i]!.onSegment!(seg, conn, dir);
+          if (wantPackets) {
+            store.writePacket(seg.frame, seg.tsSec, seg.tsNsec, seg.ts, conn.id, dir, flagLetters(seg.flags), seg.seq, seg.ack, seg.window, seg.payloadLen, seg.hasTs ? seg.tsval : null, seg.hasTs ? seg.tsecr : null);
+          }
+        },
+        onReuse(conn: Conn, prev: Conn): void {
+          for (const d of reuseDetectors) d.onReuse!(conn, prev);
+        },
+        onConnEnd(conn: Conn): void {
+          for (const d of endDetectors) d.onConnEnd!(conn);
+          store.writeConn(conn);
+        },
+      },
+    );
+
+    const decoder = new PacketDecoder();
+    const seg = new Segment();
+    let tcpSegments = 0;
+    const onProgress = params.onProgress;
+    const read = await readCaptures(
+      params.paths,
+      (frame) => {
+        if (decoder.decode(frame, seg)) {
+          tcpSegments++;
+          tracker.push(seg);
+        }
+      },
+      {
+        signal: params.signal,
+        onProgress: onProgress ? (p) => onProgress({ ...p, openConnections: tracker.open }) : undefined,
+      },
+    );
+    const interrupted = params.signal?.aborted ?? false;
+    if (interrupted) {
+      store.rollback();
+      return { captureId: 0, files: read.files, damage: read.damage, frames: read.frames, tcpSegments, connections: 0, peakOpen: tracker.stats.peakOpen, interrupted, seconds: (performance.now() - t0) / 1000 };
+    }
+    tracker.finish();
+
+    const sink: FindingSink = {
+      finding: (f) => store.writeFinding(f),
+      clock: (r) => store.writeClock(r),
+      timeline: (r) => store.writeTimeline(r),
+    };
+    for (const d of detectors) d.finish(sink, tracker.now);
+
+    const files = read.files;
+    files.forEach((f, i) =>
+      store.writeFile({
+        fileIndex: i, path: f.path, format: f.format, linkTypes: f.linkTypes.map(linkTypeLabel).join(', '), packets: f.packets, bytes: f.bytes,
+        firstTs: f.firstTsSec === null ? null : f.firstTsSec + (f.firstTsNsec ?? 0) / 1e9,
+        lastTs: f.lastTsSec === null ? null : f.lastTsSec + (f.lastTsNsec ?? 0) / 1e9,
+        damaged: f.damaged,
+      }),
+    );
+    const first = earliest(files);
+    const last = latest(files);
+    store.commit({
+      path: captureKey(params.paths),
+      format: [...new Set(files.map((f) => f.format))].join(', '),
+      linkTypes: [...new Set(files.flatMap((f) => f.linkTypes))].map(linkTypeLabel).join(', '),
+      packets: read.frames,
+      tcpSegments,
+      firstSec: first?.[0] ?? null,
+      firstNsec: first?.[1] ?? null,
+      lastSec: last?.[0] ?? null,
+      lastNsec: last?.[1] ?? null,
+      damaged: read.damage ? read.damage.message : null,
+      options: { ...params.options, packets: params.packets },
+      decodeStats: { ...decoder.stats, connections: tracker.stats.connections, peak_open_connections: tracker.stats.peakOpen, old_space_segments: tracker.stats.strays },
+      connections: store.connectionsWritten,
+      version: VERSION,
+    });
+    return {
+      captureId: store.captureId, files, damage: read.damage, frames: read.frames, tcpSegments, connections: store.connectionsWritten,
+      peakOpen: tracker.stats.peakOpen, interrupted: false, seconds: (performance.now() - t0) / 1000,
+    };
+  } finally {
+    store.close();
+  }
+}
+
+function linkTypeLabel(lt: number): string {
+  const name = linkTypeName(lt);
+  return name ? `${lt} ${name}` : String(lt);
+}
+
+function earliest(files: CaptureFileInfo[]): [number, number] | null {
+  let best: [number, number] | null = null;
+  for (const f of files) {
+    if (f.firstTsSec === null) continue;
+    const v: [number, number] = [f.firstTsSec, f.firstTsNsec ?? 0];
+    if (best === null || v[0] < best[0] || (v[0] === best[0] && v[1] < best[1])) best = v;
+  }
+  return best;
+}
+
+function latest(files: CaptureFileInfo[]): [number, number] | null {
+  let best: [number, number] | null = null;
+  for (const f of files) {
+    if (f.lastTsSec === null) continue;
+    const v: [number, number] = [f.lastTsSec, f.lastTsNsec ?? 0];
+    if (best === null || v[0] > best[0] || (v[0] === best[0] && v[1] > best[1])) best = v;
+  }
+  return best;
+}

@@ -1,0 +1,127 @@
+// The few lines `analyze` prints: read from the store, like every report.
+
+import type Database from 'better-sqlite3';
+
+export interface Summary {
+  capture_id: number;
+  path: string;
+  packets: number;
+  tcp_segments: number;
+  connections: number;
+  duration: number | null;
+  damaged: string | null;
+  by_close_kind: Record<string, number>;
+  by_conn_state: Record<string, number>;
+  active_closer: { client: number; server: number; both: number; none: number };
+  time_wait_holders: { client: number; server: number };
+  top_services: { server: string; connections: number; client_first: number; server_first: number; resets: number }[];
+  top_clients: { client: string; connections: number }[];
+  findings: { kind: string; severity: string; count: number }[];
+}
+
+export function buildSummary(db: Database.Database, captureId: number): Summary {
+  const cap = db.prepare('SELECT path, packets, tcp_segments, connections, first_ts, last_ts, damaged FROM captures WHERE id = ?').get(captureId) as
+    | { path: string; packets: number; tcp_segments: number; connections: number; first_ts: number | null; last_ts: number | null; damaged: string | null }
+    | undefined;
+  if (!cap) throw new Error(`no capture ${captureId} in the database`);
+  const counts = (sql: string): Record<string, number> => {
+    const out: Record<string, number> = {};
+    for (const r of db.prepare(sql).all(captureId) as { k: string; n: number }[]) out[r.k] = r.n;
+    return out;
+  };
+  const closer = counts('SELECT coalesce(active_closer, \'none\') AS k, count(*) AS n FROM connections WHERE capture_id = ? GROUP BY k');
+  const holders = db
+    .prepare(
+      `SELECT sum(active_closer IN ('client','both')) AS client, sum(active_closer IN ('server','both')) AS server
+       FROM connections WHERE capture_id = ? AND time_wait_start IS NOT NULL`,
+    )
+    .get(captureId) as { client: number | null; server: number | null };
+  const services = db
+    .prepare(
+      `SELECT server_ip, server_port, ip_version, count(*) AS n, sum(active_closer = 'client') AS cf, sum(active_closer = 'server') AS sf,
+              sum(close_kind IN ('rst','fin-rst','refused')) AS r
+       FROM connections WHERE capture_id = ? GROUP BY server_ip, server_port ORDER BY n DESC, server_ip, server_port LIMIT 5`,
+    )
+    .all(captureId) as { server_ip: string; server_port: number; ip_version: number; n: number; cf: number; sf: number; r: number }[];
+  const clients = db
+    .prepare('SELECT client_ip, count(*) AS n FROM connections WHERE capture_id = ? GROUP BY client_ip ORDER BY n DESC, client_ip LIMIT 5')
+    .all(captureId) as { client_ip: string; n: number }[];
+  const findings = db
+    .prepare(
+      `SELECT kind, severity, count(*) AS count FROM findings WHERE capture_id = ? GROUP BY kind, severity
+       ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, count DESC, kind`,
+    )
+    .all(captureId) as { kind: string; severity: string; count: number }[];
+  return {
+    capture_id: captureId,
+    path: cap.path,
+    packets: cap.packets,
+    tcp_segments: cap.tcp_segments,
+    connections: cap.connections,
+    duration: cap.first_ts !== null && cap.last_ts !== null ? cap.last_ts - cap.first_ts : null,
+    damaged: cap.damaged,
+    by_close_kind: counts('SELECT close_kind AS k, count(*) AS n FROM connections WHERE capture_id = ? GROUP BY k ORDER BY n DESC'),
+    by_conn_state: counts('SELECT conn_state AS k, count(*) AS n FROM connections WHERE capture_id = ? GROUP BY k ORDER BY n DESC'),
+    active_closer: { client: closer.client ?? 0, server: closer.server ?? 0, both: closer.both ?? 0, none: closer.none ?? 0 },
+    time_wait_holders: { client: holders.client ?? 0, server: holders.server ?? 0 },
+    top_services: services.map((s) => ({
+      server: endpoint(s.server_ip, s.server_port, s.ip_version), connections: s.n, client_first: s.cf, server_first: s.sf, resets: s.r,
+    })),
+    top_clients: clients.map((c) => ({ client: c.client_ip, connections: c.n })),
+    findings,
+  };
+}
+
+export function endpoint(ip: string, port: number, version: number): string {
+  return version === 6 ? `[${ip}]:${port}` : `${ip}:${port}`;
+}
+
+export interface Style {
+  bold(s: string): string;
+  dim(s: string): string;
+  red(s: string): string;
+  yellow(s: string): string;
+  green(s: string): string;
+}
+
+export function makeStyle(color: boolean): Style {
+  const wrap = (code: string) => (s: string) => (color ? `\x1b[${code}m${s}\x1b[0m` : s);
+  return { bold: wrap('1'), dim: wrap('2'), red: wrap('31'), yellow: wrap('33'), green: wrap('32') };
+}
+
+export function useColor(stream: NodeJS.WriteStream): boolean {
+  if (process.env.NO_COLOR !== undefined && process.env.NO_COLOR !== '') return false;
+  if (process.env.FORCE_COLOR) return true;
+  return Boolean(stream.isTTY);
+}
+
+const n = (v: number): string => v.toLocaleString('en-US');
+
+export function renderSummaryText(s: Summary, st: Style): string {
+  const lines: string[] = [];
+  const dur = s.duration === null ? '' : `, ${s.duration.toFixed(s.duration < 10 ? 3 : 1)} s`;
+  lines.push(`${st.bold('twscope')}  ${s.path.split('\n').join(' + ')}`);
+  lines.push(`  ${n(s.packets)} packets, ${n(s.tcp_segments)} TCP segments, ${st.bold(n(s.connections))} connections${dur}`);
+  if (s.damaged) lines.push(`  ${st.red('damaged:')} ${s.damaged}`);
+  const kinds = Object.entries(s.by_close_kind).map(([k, v]) => `${k} ${n(v)}`).join(', ');
+  if (kinds) lines.push(`  closed by: ${kinds}`);
+  const ac = s.active_closer;
+  if (ac.client + ac.server + ac.both > 0) {
+    lines.push(
+      `  first FIN: client ${n(ac.client)}, server ${n(ac.server)}, simultaneous ${n(ac.both)}` +
+        `  (TIME-WAIT held by clients ${n(s.time_wait_holders.client)}, servers ${n(s.time_wait_holders.server)})`,
+    );
+  }
+  if (s.top_services.length) {
+    lines.push(`  top services: ${s.top_services.slice(0, 3).map((t) => `${t.server} (${n(t.connections)})`).join(', ')}`);
+  }
+  if (s.findings.length === 0) lines.push(`  ${st.green('no findings')}`);
+  else {
+    lines.push('  findings:');
+    for (const f of s.findings) {
+      const sev = f.severity === 'critical' ? st.red(f.severity) : f.severity === 'warning' ? st.yellow(f.severity) : st.dim(f.severity);
+      lines.push(`    ${sev.padEnd(f.severity.length + (sev.length - f.severity.length))} ${f.kind} x${n(f.count)}`);
+    }
+  }
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,317 @@
+// One incarnation of a TCP 4-tuple, as reconstructed from the segments seen at the capture point.
+// The tracker mutates these per packet; `finish()` derives the teardown story once the
+// connection leaves memory (superseded, expired, or end of capture).
+
+import { seqGE } from './seq.js';
+
+/** Zeek's per-endpoint states (TCP_ENDPOINT_*), kept to derive a Zeek-compatible conn_state. */
+export const enum ZState {
+  Inactive = 0,
+  SynSent = 1,
+  SynAckSent = 2,
+  Partial = 3,
+  Established = 4,
+  Closed = 5,
+  Reset = 6,
+}
+
+export type CloseKind = 'fin' | 'simultaneous' | 'rst' | 'fin-rst' | 'refused' | 'half-close' | 'open' | 'unanswered';
+export type RstKind = 'refused' | 'abort' | 'after-fin';
+export type EndReason = 'capture-end' | 'superseded' | 'expired';
+
+/** What one side of a connection sent, and what the tracker inferred about it. */
+export class Side {
+  pkts = 0;
+  bytes = 0;
+  retrans = 0;
+
+  /** ISN from this side's SYN (or SYN-ACK); -1 when no SYN was seen */
+  isn = -1;
+  synFrame = 0;
+  synTs = 0;
+  /** SYN transmissions with the current ISN (1 = no retransmission) */
+  synCount = 0;
+  /** first frame of the last SYN transmission (for handshake RTT) */
+  lastSynTs = 0;
+
+  /** sequence space seen: seqKnown once any segment from this side was seen */
+  seqKnown = false;
+  /** one past the highest sequence number this side has used (SYN/FIN count one) */
+  nextSeq = 0;
+  /** highest ACK this side sent (valid when ackKnown) */
+  ackKnown = false;
+  highAck = 0;
+
+  finFrame = 0;
+  finTs = 0;
+  /** sequence number the FIN occupies */
+  finSeq = 0;
+  finCount = 0;
+  /** frame/time at which the peer first acknowledged this side's FIN */
+  finAckedFrame = 0;
+  finAckedTs = 0;
+  /** this side's FIN acknowledged the peer's FIN already (not a simultaneous close) */
+  finAckedPeerFin = false;
+
+  rstFrame = 0;
+  rstTs = 0;
+  rstCount = 0;
+
+  // handshake options (from the SYN or SYN-ACK)
+  mss = -1;
+  wscale = -1;
+  sackPermitted = false;
+  synHasTs = false;
+  /** any segment from this side carried a timestamp option */
+  tsSeen = false;
+  firstTsval = 0;
+  lastTsval = 0;
+  /** capture times of the first and last timestamped segment (clock estimation) */
+  firstTsTime = 0;
+  lastTsTime = 0;
+
+  lastFrame = 0;
+  lastTs = 0;
+
+  // Zeek endpoint state and history bookkeeping
+  zstate: ZState = ZState.Inactive;
+  zprev: ZState = ZState.Inactive;
+  histLastSyn = -1;
+  histLastFin = -1;
+  histLastRst = -1;
+  rxmitHist = 0;
+  zeroWin = 0;
+
+  get finSeen(): boolean {
+    return this.finFrame !== 0;
+  }
+  get rstSeen(): boolean {
+    return this.rstFrame !== 0;
+  }
+  setZ(s: ZState): void {
+    this.zprev = this.zstate;
+    this.zstate = s;
+  }
+}
+
+export class Conn {
+  /** store id, assigned at creation so that prev_id links are known before rows are written */
+  id = 0;
+  ipVersion: 4 | 6 = 4;
+  // client endpoint (c*) and server endpoint (s*) as address words, see Segment
+  c0 = 0; c1 = 0; c2 = 0; c3 = 0; cport = 0;
+  s0 = 0; s1 = 0; s2 = 0; s3 = 0; sport = 0;
+  clientIp = '';
+  serverIp = '';
+
+  orientationGuessed = false;
+  client = new Side();
+  server = new Side();
+
+  firstFrame = 0;
+  lastFrame = 0;
+  startSec = 0;
+  startNsec = 0;
+  start = 0;
+  endSec = 0;
+  endNsec = 0;
+  end = 0;
+
+  /** previous incarnation of the same 4-tuple, kept while it can still matter */
+  prev: Conn | null = null;
+  prevId: number | null = null;
+  /** seconds from the previous incarnation's TIME-WAIT start (or its end) to this one's first SYN */
+  reuseGap: number | null = null;
+  /** bounded trail of segments after a reusing SYN: what happened on the wire */
+  reuseTrail: ReuseStep[] | null = null;
+
+  history = '';
+  histSeen = 0;
+  /** the first packet came from the server (Zeek's '^') */
+  flipped = false;
+
+  /** 'client' | 'server' | 'both' | null, fixed at the first FIN(s) */
+  activeCloser: 'client' | 'server' | 'both' | null = null;
+  rstBy: 'client' | 'server' | null = null;
+  rstKind: RstKind | null = null;
+  /** RST frame that decided rstBy */
+  rstFrame = 0;
+
+  // derived by finish()
+  closeKind: CloseKind = 'open';
+  connState = 'OTH';
+  timeWaitStart: number | null = null;
+  timeWaitEnd: number | null = null;
+  /** true when the active closer's last ACK is not in the capture and TIME-WAIT is dated from the peer's FIN */
+  timeWaitEstimated = false;
+  /** frame of the last ACK (active closer acknowledging the peer's FIN) */
+  lastAckFrame = 0;
+  handshakeRtt: number | null = null;
+  handshakeAckTs = 0;
+  clientState = '';
+  serverState = '';
+  endReason: EndReason = 'capture-end';
+  finished = false;
+
+  /** hash chain in the tracker's flow table */
+  hashNext: Conn | null = null;
+  hashKey = 0;
+  /** index in the tracker's live list (for O(1) removal) */
+  liveIndex = -1;
+
+  swapSides(): void {
+    const t = this.client;
+    this.client = this.server;
+    this.server = t;
+  }
+
+  side(dir: 0 | 1): Side {
+    return dir === 0 ? this.client : this.server;
+  }
+
+  /** any FIN or RST seen (the 4-tuple's next SYN starts a new incarnation) */
+  get closing(): boolean {
+    return this.client.finFrame !== 0 || this.server.finFrame !== 0 || this.client.rstFrame !== 0 || this.server.rstFrame !== 0;
+  }
+
+  /** both sides are done: RST, or both FINs sent and acknowledged */
+  get fullyClosed(): boolean {
+    if (this.client.rstFrame !== 0 || this.server.rstFrame !== 0) return true;
+    return this.client.finAckedFrame !== 0 && this.server.finAckedFrame !== 0;
+  }
+
+  /** handshake completed: SYN-ACK seen and acknowledged by the client */
+  get established(): boolean {
+    return this.handshakeAckTs !== 0;
+  }
+}
+
+export interface ReuseStep {
+  frame: number;
+  ts: number;
+  /** sender relative to the NEW incarnation */
+  from: 'client' | 'server';
+  flags: number;
+  seq: number;
+  ack: number;
+  len: number;
+  /** the tracker attributed it to the previous incarnation (old sequence space) */
+  oldSpace: boolean;
+}
+
+const STATE_NAMES = ['CLOSED', 'SYN_SENT', 'SYN_RECV', 'ESTABLISHED', 'FIN_WAIT_1', 'FIN_WAIT_2', 'CLOSING', 'TIME_WAIT', 'CLOSE_WAIT', 'LAST_ACK', 'LISTEN'] as const;
+export type TcpStateName = (typeof STATE_NAMES)[number] | 'UNKNOWN';
+
+/** Derive the teardown story and the Zeek fields. `now` is the capture time the connection is judged at. */
+export function finishConn(c: Conn, now: number, timeWait: number, reason: EndReason): void {
+  if (c.finished) return;
+  c.finished = true;
+  c.endReason = reason;
+  const cl = c.client;
+  const sv = c.server;
+
+  // RST / FIN classification
+  const anyFin = cl.finFrame !== 0 || sv.finFrame !== 0;
+  const anyRst = cl.rstFrame !== 0 || sv.rstFrame !== 0;
+  if (c.rstKind === 'refused') c.closeKind = 'refused';
+  else if (anyRst) c.closeKind = c.rstKind === 'after-fin' ? 'fin-rst' : 'rst';
+  else if (cl.finFrame !== 0 && sv.finFrame !== 0) c.closeKind = c.activeCloser === 'both' ? 'simultaneous' : 'fin';
+  else if (anyFin) c.closeKind = 'half-close';
+  else if (sv.pkts === 0 && cl.isn !== -1) c.closeKind = 'unanswered';
+  else c.closeKind = 'open';
+
+  // TIME-WAIT: the active closer enters it when it acknowledges the peer's FIN.
+  if (cl.finFrame !== 0 && sv.finFrame !== 0 && c.activeCloser) {
+    const starts: number[] = [];
+    let estimated = false;
+    const holderStart = (holder: Side, peer: Side): void => {
+      // the holder's ACK of the peer's FIN, else (not captured) the peer's FIN itself
+      if (peer.finAckedFrame !== 0) starts.push(peer.finAckedTs);
+      else {
+        starts.push(Math.max(peer.finTs, holder.finTs));
+        estimated = true;
+      }
+    };
+    if (c.activeCloser === 'client' || c.activeCloser === 'both') holderStart(cl, sv);
+    if (c.activeCloser === 'server' || c.activeCloser === 'both') holderStart(sv, cl);
+    if (c.activeCloser === 'client') c.lastAckFrame = sv.finAckedFrame;
+    else if (c.activeCloser === 'server') c.lastAckFrame = cl.finAckedFrame;
+    // a RST that ends TIME-WAIT early (RFC 1337 hazard) does not change when it started
+    const first = Math.min(...starts);
+    const last = Math.max(...starts);
+    c.timeWaitStart = first;
+    c.timeWaitEnd = last + timeWait;
+    c.timeWaitEstimated = estimated;
+  }
+
+  // handshake RTT at the capture point: last SYN transmission to the client's ACK of the SYN-ACK
+  if (c.handshakeAckTs !== 0 && cl.lastSynTs !== 0) c.handshakeRtt = c.handshakeAckTs - cl.lastSynTs;
+
+  c.connState = zeekConnState(c);
+  c.clientState = sideState(c, 0, now);
+  c.serverState = sideState(c, 1, now);
+}
+
+/** Zeek's conn_state, from the two endpoint states (base/protocols/conn/main.zeek). */
+function zeekConnState(c: Conn): string {
+  const o = c.client;
+  const r = c.server;
+  const os = o.zstate;
+  const rs = r.zstate;
+  const oInactive = os === ZState.Inactive || os === ZState.Partial;
+  const rInactive = rs === ZState.Inactive || rs === ZState.Partial;
+  if (rs === ZState.Reset) {
+    if (os === ZState.SynSent || os === ZState.SynAckSent || (os === ZState.Reset && o.bytes === 0 && r.bytes === 0)) return 'REJ';
+    if (oInactive) return 'RSTRH';
+    return 'RSTR';
+  }
+  if (os === ZState.Reset) {
+    if (rInactive) {
+      if (/^\^?S[^HAFGIQ]*R/.test(c.history)) return 'RSTOS0';
+      return 'OTH';
+    }
+    return 'RSTO';
+  }
+  if (rs === ZState.Closed && os === ZState.Closed) return 'SF';
+  if (os === ZState.Closed) return rInactive ? 'SH' : 'S2';
+  if (rs === ZState.Closed) return oInactive ? 'SHR' : 'S3';
+  if (os === ZState.SynSent && rs === ZState.Inactive) return 'S0';
+  if (os === ZState.Established && rs === ZState.Established) return 'S1';
+  return 'OTH';
+}
+
+/** Where one side stood at `now`, in Linux TCP state names, as far as the capture shows. */
+function sideState(c: Conn, dir: 0 | 1, now: number): TcpStateName {
+  const me = c.side(dir);
+  const peer = c.side(dir === 0 ? 1 : 0);
+  if (me.rstFrame !== 0 || peer.rstFrame !== 0) return 'CLOSED';
+  if (me.finFrame !== 0) {
+    const myFinAcked = me.finAckedFrame !== 0;
+    if (peer.finFrame !== 0) {
+      const iAmHolder =
+        c.activeCloser === 'both' || (c.activeCloser === 'client' && dir === 0) || (c.activeCloser === 'server' && dir === 1);
+      if (iAmHolder) {
+        if (!myFinAcked) return 'CLOSING';
+        return c.timeWaitEnd !== null && now < c.timeWaitEnd ? 'TIME_WAIT' : 'CLOSED';
+      }
+      return myFinAcked ? 'CLOSED' : 'LAST_ACK';
+    }
+    return myFinAcked ? 'FIN_WAIT_2' : 'FIN_WAIT_1';
+  }
+  if (peer.finFrame !== 0) return 'CLOSE_WAIT';
+  if (c.established) return 'ESTABLISHED';
+  if (dir === 0) {
+    if (me.isn !== -1 && c.server.isn === -1) return 'SYN_SENT';
+    if (c.server.isn !== -1) return me.pkts > 0 ? 'ESTABLISHED' : 'SYN_SENT';
+  } else {
+    if (me.isn !== -1) return 'SYN_RECV';
+    if (me.pkts === 0) return c.client.isn !== -1 ? 'LISTEN' : 'UNKNOWN';
+  }
+  // picked up mid-stream: data flowing both ways means it was established
+  return me.pkts > 0 && peer.pkts > 0 ? 'ESTABLISHED' : 'UNKNOWN';
+}
+
+/** true when the ack from `acker` covers `fin` side's FIN */
+export function acksFin(ack: number, finSide: Side): boolean {
+  return finSide.finFrame !== 0 && seqGE(ack, (finSide.finSeq + 1) >>> 0);
+}

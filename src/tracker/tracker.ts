@@ -1,0 +1,530 @@
+// Turns decoded segments into connections: one Conn per incarnation of a 4-tuple.
+// Memory holds only connections that can still receive packets or be referred to
+// (open ones, and closed ones until their TIME-WAIT window has passed in capture time).
+
+import { ACK, FIN, RST, SYN, Segment } from '../decode/segment.js';
+import { formatAddr } from '../decode/format.js';
+import { Conn, ReuseStep, Side, ZState, finishConn } from './connection.js';
+import { seqAfter, seqDiff, seqGE } from './seq.js';
+
+export interface TrackerOptions {
+  /** TIME-WAIT length in seconds (Linux TCP_TIMEWAIT_LEN = 60) */
+  timeWait: number;
+  /** an open connection idle this long (capture time) is written out and forgotten */
+  idleTimeout: number;
+  /** first connection id to hand out */
+  firstId: number;
+}
+
+export interface ConnSink {
+  /** every segment, after the tracker updated `conn` with it; dir 0 = client to server */
+  onSegment(seg: Segment, conn: Conn, dir: 0 | 1): void;
+  /** a new incarnation of a 4-tuple whose previous incarnation was still in memory has
+   *  shown what became of its first SYN (trail complete); `prev` is finished */
+  onReuse(conn: Conn, prev: Conn): void;
+  /** the connection is finished and leaves memory */
+  onConnEnd(conn: Conn): void;
+}
+
+export interface TrackerStats {
+  segments: number;
+  connections: number;
+  peakOpen: number;
+  /** segments attributed to the previous incarnation of their 4-tuple (old sequence space) */
+  strays: number;
+}
+
+const TRAIL_MAX = 24;
+/** how far (bytes) a segment may sit from a side's sequence space and still belong to it */
+const SEQ_SLACK = 1 << 22;
+
+export class Tracker {
+  private readonly table = new Map<number, Conn>();
+  private readonly live: Conn[] = [];
+  private nextId: number;
+  /** newest capture time seen (timestamps can step back between interfaces/files) */
+  now = 0;
+  private lastSweep = 0;
+  private sinceSweep = 0;
+  readonly stats: TrackerStats = { segments: 0, connections: 0, peakOpen: 0, strays: 0 };
+
+  constructor(
+    private readonly opts: TrackerOptions,
+    private readonly sink: ConnSink,
+  ) {
+    this.nextId = opts.firstId;
+  }
+
+  get open(): number {
+    return this.live.length;
+  }
+
+  push(seg: Segment): void {
+    this.stats.segments++;
+    const ts = seg.ts;
+    if (ts > this.now) this.now = ts;
+    if (++this.sinceSweep >= 4096 && this.now - this.lastSweep >= 1) this.sweep();
+
+    const key = hashTuple(seg);
+    let c = this.table.get(key) ?? null;
+    let dir: 0 | 1 = 0;
+    while (c !== null) {
+      if (c.cport === seg.srcPort && c.sport === seg.dstPort && c.c0 === seg.src0 && c.s0 === seg.dst0 && c.c1 === seg.src1 && c.s1 === seg.dst1 && c.c2 === seg.src2 && c.s2 === seg.dst2 && c.c3 === seg.src3 && c.s3 === seg.dst3) {
+        dir = 0;
+        break;
+      }
+      if (c.cport === seg.dstPort && c.sport === seg.srcPort && c.c0 === seg.dst0 && c.s0 === seg.src0 && c.c1 === seg.dst1 && c.s1 === seg.src1 && c.c2 === seg.dst2 && c.s2 === seg.src2 && c.c3 === seg.dst3 && c.s3 === seg.src3) {
+        dir = 1;
+        break;
+      }
+      c = c.hashNext;
+    }
+
+    const f = seg.flags;
+    if (c === null) {
+      c = this.create(seg, key, null);
+      dir = c.cport === seg.srcPort && c.c0 === seg.src0 && c.c3 === seg.src3 && c.c1 === seg.src1 && c.c2 === seg.src2 ? 0 : 1;
+    } else if ((f & SYN) !== 0 && (f & RST) === 0 && this.startsIncarnation(c, dir, seg)) {
+      const prev = c;
+      c = this.create(seg, key, prev);
+      dir = c.cport === seg.srcPort && c.c0 === seg.src0 && c.c3 === seg.src3 && c.c1 === seg.src1 && c.c2 === seg.src2 ? 0 : 1;
+    } else if (c.orientationGuessed && (f & (SYN | ACK)) === SYN && dir === 1 && c.client.isn === -1 && !c.closing) {
+      // the side we took for the server sends the first SYN: it is the client
+      swapRoles(c);
+      dir = 0;
+    }
+
+    // Before the new incarnation is established, segments in the previous incarnation's
+    // sequence space (a TIME-WAIT's bare ACK, the RST answering it, a LAST-ACK's FIN) are old.
+    let target = c;
+    let tdir = dir;
+    const prev = c.prev;
+    let old = false;
+    if (prev !== null && !c.established && (f & SYN) === 0) {
+      const pdir: 0 | 1 = prev.cport === seg.srcPort && prev.c0 === seg.src0 && prev.c3 === seg.src3 ? 0 : 1;
+      if (belongsToPrev(c.side(dir), prev.side(pdir), seg)) {
+        target = prev;
+        tdir = pdir;
+        old = true;
+        this.stats.strays++;
+      }
+    }
+
+    update(target, tdir, seg);
+
+    if (c.reuseTrail !== null && c.prev !== null) {
+      const step: ReuseStep = {
+        frame: seg.frame, ts, from: dir === 0 ? 'client' : 'server', flags: f, seq: seg.seq, ack: seg.ack, len: seg.payloadLen, oldSpace: old,
+      };
+      c.reuseTrail.push(step);
+      if (c.prev !== null && (c.established || c.closing || c.reuseTrail.length >= TRAIL_MAX)) this.completeReuse(c);
+    }
+
+    this.sink.onSegment(seg, target, tdir);
+  }
+
+  /** end of capture: every connection still in memory is finished and written */
+  finish(): void {
+    for (let i = this.live.length - 1; i >= 0; i--) {
+      const c = this.live[i]!;
+      this.release(c, 'capture-end');
+    }
+    this.live.length = 0;
+    this.table.clear();
+  }
+
+  private startsIncarnation(c: Conn, dir: 0 | 1, seg: Segment): boolean {
+    const me = c.side(dir);
+    const isSynAck = (seg.flags & ACK) !== 0;
+    const idle = seg.ts - c.end > this.opts.timeWait;
+    if (isSynAck) {
+      // a SYN-ACK stands in for a missed SYN when the old incarnation is over
+      if (me.isn === seg.seq) return false;
+      return c.closing || idle || (me.isn !== -1 && c.server === me);
+    }
+    if (me.isn === seg.seq && me === c.client && !c.closing) return false; // retransmitted SYN
+    if (c.closing) return true;
+    if (idle) return true;
+    if (me === c.client) {
+      if (me.isn !== -1) return true; // a different ISN
+      // no SYN seen yet: a SYN into a mid-stream connection with data is a new one
+      return c.client.bytes > 0 || c.server.bytes > 0;
+    }
+    // SYN (no ACK) from the server side of an open connection: simultaneous open, same incarnation
+    return false;
+  }
+
+  private create(seg: Segment, key: number, prev: Conn | null): Conn {
+    const c = new Conn();
+    c.id = this.nextId++;
+    c.ipVersion = seg.ipVersion;
+    const f = seg.flags;
+    let srcIsClient: boolean;
+    if ((f & (SYN | ACK)) === SYN) srcIsClient = true;
+    else if ((f & (SYN | ACK)) === (SYN | ACK)) {
+      srcIsClient = false;
+      c.orientationGuessed = true;
+    } else {
+      c.orientationGuessed = true;
+      srcIsClient = guessSrcIsClient(seg.srcPort, seg.dstPort);
+    }
+    if (srcIsClient) {
+      c.c0 = seg.src0; c.c1 = seg.src1; c.c2 = seg.src2; c.c3 = seg.src3; c.cport = seg.srcPort;
+      c.s0 = seg.dst0; c.s1 = seg.dst1; c.s2 = seg.dst2; c.s3 = seg.dst3; c.sport = seg.dstPort;
+    } else {
+      c.c0 = seg.dst0; c.c1 = seg.dst1; c.c2 = seg.dst2; c.c3 = seg.dst3; c.cport = seg.dstPort;
+      c.s0 = seg.src0; c.s1 = seg.src1; c.s2 = seg.src2; c.s3 = seg.src3; c.sport = seg.srcPort;
+      c.flipped = true;
+    }
+    c.clientIp = formatAddr(seg.ipVersion, c.c0, c.c1, c.c2, c.c3);
+    c.serverIp = formatAddr(seg.ipVersion, c.s0, c.s1, c.s2, c.s3);
+    c.firstFrame = seg.frame;
+    c.startSec = seg.tsSec;
+    c.startNsec = seg.tsNsec;
+    c.start = seg.ts;
+    if (c.flipped) c.history = '^';
+
+    c.hashKey = key;
+    if (prev !== null) {
+      // replace prev in the table; prev stays reachable through c until c's first SYN has shown its outcome
+      this.unlink(prev);
+      finishConn(prev, seg.ts, this.opts.timeWait, 'superseded');
+      if (prev.prev !== null) this.releasePrev(prev);
+      c.prev = prev;
+      c.prevId = prev.id;
+      const ref = prev.timeWaitStart ?? prev.end;
+      c.reuseGap = seg.ts - ref;
+      c.reuseTrail = [];
+    }
+    c.hashNext = this.table.get(key) ?? null;
+    this.table.set(key, c);
+    c.liveIndex = this.live.length;
+    this.live.push(c);
+    if (this.live.length > this.stats.peakOpen) this.stats.peakOpen = this.live.length;
+    this.stats.connections++;
+    return c;
+  }
+
+  private unlink(c: Conn): void {
+    const head = this.table.get(c.hashKey);
+    if (head === c) {
+      if (c.hashNext === null) this.table.delete(c.hashKey);
+      else this.table.set(c.hashKey, c.hashNext);
+    } else {
+      let p = head ?? null;
+      while (p !== null && p.hashNext !== c) p = p.hashNext;
+      if (p !== null) p.hashNext = c.hashNext;
+    }
+    c.hashNext = null;
+    const i = c.liveIndex;
+    if (i >= 0) {
+      const last = this.live.pop()!;
+      if (last !== c) {
+        this.live[i] = last;
+        last.liveIndex = i;
+      }
+      c.liveIndex = -1;
+    }
+  }
+
+  private completeReuse(c: Conn): void {
+    this.releasePrev(c);
+  }
+
+  /** write out c's previous incarnation and drop the link */
+  private releasePrev(c: Conn): void {
+    const prev = c.prev;
+    if (prev === null) return;
+    c.prev = null;
+    finishConn(prev, this.now, this.opts.timeWait, 'superseded');
+    if (c.reuseTrail !== null) this.sink.onReuse(c, prev);
+    this.sink.onConnEnd(prev);
+  }
+
+  /** finish c (and its previous incarnation) and hand it to the sink */
+  private release(c: Conn, reason: 'capture-end' | 'expired'): void {
+    if (c.prev !== null) this.releasePrev(c);
+    finishConn(c, this.now, this.opts.timeWait, reason);
+    this.sink.onConnEnd(c);
+  }
+
+  private sweep(): void {
+    this.lastSweep = this.now;
+    this.sinceSweep = 0;
+    const now = this.now;
+    const tw = this.opts.timeWait;
+    const idle = this.opts.idleTimeout;
+    for (let i = this.live.length - 1; i >= 0; i--) {
+      const c = this.live[i]!;
+      let expiry: number;
+      if (c.closing || c.server.pkts === 0) {
+        // closed: until its TIME-WAIT window (or one TIME-WAIT length after its last packet) has passed
+        expiry = c.end + tw;
+        if (c.client.finFrame !== 0 && c.server.finFrame !== 0) {
+          const twEndGuess = Math.max(c.client.finAckedTs, c.server.finAckedTs, c.client.finTs, c.server.finTs) + tw;
+          if (twEndGuess > expiry) expiry = twEndGuess;
+        }
+      } else expiry = c.end + idle;
+      if (expiry < now) {
+        this.unlink(c);
+        this.release(c, 'expired');
+      }
+    }
+  }
+}
+
+function guessSrcIsClient(sport: number, dport: number): boolean {
+  const sWell = sport < 1024;
+  const dWell = dport < 1024;
+  if (sWell !== dWell) return dWell;
+  if (sport !== dport) return sport > dport;
+  return true;
+}
+
+/** symmetric hash of the 4-tuple: both directions land on the same key */
+function hashTuple(s: Segment): number {
+  return ((epHash(s.src0, s.src1, s.src2, s.src3, s.srcPort) + epHash(s.dst0, s.dst1, s.dst2, s.dst3, s.dstPort)) | 0) & 0x3fffffff;
+}
+
+function epHash(w0: number, w1: number, w2: number, w3: number, port: number): number {
+  let h = Math.imul(w0 ^ 0x9e3779b9, 0x85ebca6b);
+  h = Math.imul(h ^ w1 ^ (h >>> 13), 0xc2b2ae35);
+  h = Math.imul(h ^ w2 ^ (h >>> 16), 0x27d4eb2f);
+  h = Math.imul(h ^ w3 ^ (h >>> 13), 0x165667b1);
+  h = Math.imul(h ^ port ^ (h >>> 15), 0x85ebca6b);
+  return h ^ (h >>> 16);
+}
+
+function swapRoles(c: Conn): void {
+  let t: number;
+  t = c.c0; c.c0 = c.s0; c.s0 = t;
+  t = c.c1; c.c1 = c.s1; c.s1 = t;
+  t = c.c2; c.c2 = c.s2; c.s2 = t;
+  t = c.c3; c.c3 = c.s3; c.s3 = t;
+  t = c.cport; c.cport = c.sport; c.sport = t;
+  const ip = c.clientIp; c.clientIp = c.serverIp; c.serverIp = ip;
+  c.swapSides();
+  c.flipped = !c.flipped;
+  let h = '';
+  for (const ch of c.history) h += ch === '^' ? '' : ch === ch.toUpperCase() ? ch.toLowerCase() : ch.toUpperCase();
+  c.history = (c.flipped ? '^' : '') + h;
+  c.histSeen = ((c.histSeen & 0xffff) << 16) | (c.histSeen >>> 16);
+}
+
+/** does this segment sit in the previous incarnation's sequence space rather than the current one's? */
+function belongsToPrev(cur: Side, old: Side, seg: Segment): boolean {
+  if (!old.seqKnown) return false;
+  const dOld = Math.abs(seqDiff(seg.seq, old.nextSeq));
+  if (dOld > SEQ_SLACK) return false;
+  if (!cur.seqKnown) return true;
+  const dCur = Math.abs(seqDiff(seg.seq, cur.nextSeq));
+  return dOld < dCur;
+}
+
+// Zeek history bits: per letter, client in the low 16 bits, server in the high 16.
+const H_SYN = 1, H_ACK = 2, H_DATA = 4, H_FIN = 8, H_RST = 16, H_FINRST = 32, H_MULTI = 64;
+
+function hist(c: Conn, dir: 0 | 1, mask: number, code: string): boolean {
+  const m = dir === 0 ? mask : mask << 16;
+  if ((c.histSeen & m) === 0) {
+    c.histSeen |= m;
+    c.history += dir === 0 ? code : code.toLowerCase();
+    return false;
+  }
+  return true;
+}
+
+function scaledHist(c: Conn, dir: 0 | 1, count: number, code: string): void {
+  // Zeek logs these at the 1st, 10th, 100th... occurrence
+  let t = 1;
+  while (t < count) t *= 10;
+  if (t === count) c.history += dir === 0 ? code : code.toLowerCase();
+}
+
+/** apply one segment to a connection (the hot path of the tracker) */
+function update(c: Conn, dir: 0 | 1, seg: Segment): void {
+  const me = dir === 0 ? c.client : c.server;
+  const peer = dir === 0 ? c.server : c.client;
+  const f = seg.flags;
+  const syn = (f & SYN) !== 0;
+  const fin = (f & FIN) !== 0;
+  const rst = (f & RST) !== 0;
+  const ack = (f & ACK) !== 0;
+  const len = seg.payloadLen;
+  const seq = seg.seq;
+  const ts = seg.ts;
+
+  me.pkts++;
+  me.bytes += len;
+  me.lastFrame = seg.frame;
+  me.lastTs = ts;
+  c.lastFrame = seg.frame;
+  c.endSec = seg.tsSec;
+  c.endNsec = seg.tsNsec;
+  c.end = ts;
+
+  if (seg.hasTs) {
+    if (!me.tsSeen) {
+      me.tsSeen = true;
+      me.firstTsval = seg.tsval;
+      me.firstTsTime = ts;
+    }
+    me.lastTsval = seg.tsval;
+    me.lastTsTime = ts;
+  }
+
+  // --- Zeek history letters (before the sequence bookkeeping, as Zeek does)
+  const bits = (syn ? 1 : 0) + (fin ? 1 : 0) + (rst ? 1 : 0);
+  if (bits > 1) {
+    if (fin && rst) hist(c, dir, H_FINRST, 'I');
+    else hist(c, dir, H_MULTI, 'Q');
+  } else if (bits === 1) {
+    if (syn) {
+      const code = ack ? 'H' : 'S';
+      if (hist(c, dir, H_SYN, code) && seq !== me.histLastSyn) c.history += dir === 0 ? code : code.toLowerCase();
+      me.histLastSyn = seq;
+    } else if (fin) {
+      const end = (seq + len) >>> 0;
+      if (hist(c, dir, H_FIN, 'F') && end !== me.histLastFin) c.history += dir === 0 ? 'F' : 'f';
+      me.histLastFin = end;
+    } else {
+      if (hist(c, dir, H_RST, 'R') && seq !== me.histLastRst) c.history += dir === 0 ? 'R' : 'r';
+      me.histLastRst = seq;
+    }
+  } else if (len > 0) hist(c, dir, H_DATA, 'D');
+  else if (ack) hist(c, dir, H_ACK, 'A');
+
+  if (seg.window === 0 && !rst && !syn && peer.zstate !== ZState.Closed && me.zstate !== ZState.Reset) {
+    scaledHist(c, dir, ++me.zeroWin, 'W');
+  }
+
+  // --- sequence space and retransmissions
+  const segEnd = (seq + (rst ? 0 : len) + (syn ? 1 : 0) + (fin ? 1 : 0)) >>> 0;
+  if (!me.seqKnown) {
+    me.seqKnown = true;
+    me.nextSeq = segEnd;
+  } else if (!rst) {
+    if (seqAfter(segEnd, me.nextSeq)) me.nextSeq = segEnd;
+    else if (len > 0 || syn || fin) {
+      // re-sends sequence space already seen; a 1-byte probe just below nextSeq is a keep-alive
+      const keepalive = len <= 1 && !syn && !fin && ((me.nextSeq - seq) >>> 0) === 1;
+      if (!keepalive) me.retrans++;
+      if (len > 0) scaledHist(c, dir, ++me.rxmitHist, 'T');
+    }
+  }
+
+  // --- SYN / SYN-ACK
+  if (syn) {
+    if (me.isn !== seq) {
+      me.isn = seq;
+      me.synFrame = seg.frame;
+      me.synTs = ts;
+      me.synCount = 1;
+      me.nextSeq = segEnd;
+    } else me.synCount++;
+    me.lastSynTs = ts;
+    me.mss = seg.mss;
+    me.wscale = seg.wscale;
+    me.sackPermitted = seg.sackPermitted;
+    me.synHasTs = seg.hasTs;
+  }
+
+  // --- ACK: FIN acknowledgments and the end of the handshake
+  if (ack) {
+    const a = seg.ack;
+    if (!me.ackKnown || seqAfter(a, me.highAck)) {
+      me.highAck = a;
+      me.ackKnown = true;
+    }
+    if (!rst && peer.finFrame !== 0 && peer.finAckedFrame === 0 && seqGE(a, (peer.finSeq + 1) >>> 0)) {
+      peer.finAckedFrame = seg.frame;
+      peer.finAckedTs = ts;
+    }
+    if (dir === 0 && !syn && c.handshakeAckTs === 0 && c.server.isn !== -1 && seqGE(a, (c.server.isn + 1) >>> 0)) {
+      c.handshakeAckTs = ts;
+    }
+  }
+
+  // --- FIN: who closed first, simultaneous close, FIN retransmissions
+  if (fin) {
+    const finSeq = (seq + len) >>> 0;
+    if (me.finFrame === 0) {
+      me.finFrame = seg.frame;
+      me.finTs = ts;
+      me.finSeq = finSeq;
+      me.finCount = 1;
+      if (peer.finFrame === 0) {
+        if (c.activeCloser === null) c.activeCloser = dir === 0 ? 'client' : 'server';
+      } else if (ack && seqGE(seg.ack, (peer.finSeq + 1) >>> 0)) {
+        me.finAckedPeerFin = true;
+      } else {
+        // each FIN left before the other arrived: both sides go through CLOSING to TIME-WAIT
+        c.activeCloser = 'both';
+      }
+    } else if (finSeq === me.finSeq) me.finCount++;
+  }
+
+  // --- RST: who reset, and what kind
+  if (rst) {
+    me.rstCount++;
+    if (me.rstFrame === 0) {
+      me.rstFrame = seg.frame;
+      me.rstTs = ts;
+    }
+    if (c.rstBy === null) {
+      c.rstBy = dir === 0 ? 'client' : 'server';
+      c.rstFrame = seg.frame;
+      if (dir === 1 && c.server.isn === -1 && c.client.isn !== -1 && c.server.bytes === 0 && c.client.bytes === 0) c.rstKind = 'refused';
+      else if (me.finFrame !== 0 || peer.finFrame !== 0) c.rstKind = 'after-fin';
+      else c.rstKind = 'abort';
+    }
+  }
+
+  zeekState(c, me, peer, dir, f, len);
+}
+
+/** Zeek's endpoint state machine (TCP_Analyzer::UpdateStateMachine), enough for conn_state */
+function zeekState(c: Conn, me: Side, peer: Side, dir: 0 | 1, f: number, len: number): void {
+  const syn = (f & SYN) !== 0;
+  const fin = (f & FIN) !== 0;
+  const rst = (f & RST) !== 0;
+  const ack = (f & ACK) !== 0;
+  switch (me.zstate) {
+    case ZState.Inactive:
+      if (syn) {
+        if (dir === 0) me.setZ(ack ? ZState.SynAckSent : ZState.SynSent);
+        else {
+          if (peer.zstate === ZState.SynSent) peer.setZ(ZState.Established);
+          me.setZ(ZState.Established);
+        }
+      }
+      if (fin) me.setZ(ZState.Closed);
+      if (rst) me.setZ(ZState.Reset);
+      if (me.zstate === ZState.Inactive) {
+        if (dir === 1 && len === 0 && c.client.zstate === ZState.SynSent) {
+          // an ACK of the SYN before the SYN-ACK does not make a partial connection
+        } else if (ack && peer.zstate === ZState.Established) me.setZ(ZState.Established);
+        else me.setZ(ZState.Partial);
+      }
+      break;
+    case ZState.SynSent:
+    case ZState.SynAckSent:
+      if (fin) me.setZ(ZState.Closed);
+      if (rst) me.setZ(ZState.Reset);
+      break;
+    case ZState.Established:
+    case ZState.Partial:
+      if (syn && me.zstate === ZState.Partial && peer.zstate === ZState.Inactive && !ack) me.setZ(ZState.SynSent);
+      if (fin && !rst) {
+        me.setZ(ZState.Closed);
+        if (peer.zstate === ZState.Reset && peer.zprev === ZState.Closed) peer.setZ(ZState.Closed);
+      }
+      if (rst) me.setZ(ZState.Reset);
+      break;
+    case ZState.Closed:
+      if (rst && peer.zstate !== ZState.Closed) me.setZ(ZState.Reset);
+      break;
+    default:
+      break;
+  }
+}
