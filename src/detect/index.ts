@@ -1,6 +1,9 @@
 import type { AnalysisOptions, Detector } from './types.js';
+import { ReuseDetector } from './reuse.js';
+import { PawsDetector } from './paws.js';
+import { TeardownDetector } from './teardown.js';
 
 /** the detectors an analysis runs, in the order their findings are stored */
-export function createDetectors(_opts: AnalysisOptions): Detector[] {
-  return [];
+export function createDetectors(opts: AnalysisOptions): Detector[] {
+  return [new ReuseDetector(opts), new PawsDetector(), new TeardownDetector()];
 }

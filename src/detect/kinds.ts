@@ -6,5 +6,6 @@ export const FINDING_KINDS: string[] = [
   'port-exhaustion',
   'lost-last-ack',
   'abortive-close',
+  'connection-refused',
   'client-closes-first',
 ];

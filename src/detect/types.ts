@@ -24,6 +24,8 @@ export interface AnalysisOptions {
 }
 
 export interface Detector {
+  /** called once before the first segment: detectors that find things while packets flow write here */
+  begin?(out: FindingSink): void;
   onSegment?(seg: Segment, conn: Conn, dir: 0 | 1): void;
   onReuse?(conn: Conn, prev: Conn): void;
   onConnEnd?(conn: Conn): void;

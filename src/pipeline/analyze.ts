@@ -80,6 +80,13 @@ export async function analyze(params: AnalyzeParams): Promise<AnalyzeResult> {
       },
     );
 
+    const sink: FindingSink = {
+      finding: (f) => store.writeFinding(f),
+      clock: (r) => store.writeClock(r),
+      timeline: (r) => store.writeTimeline(r),
+    };
+    for (const d of detectors) d.begin?.(sink);
+
     const decoder = new PacketDecoder();
     const seg = new Segment();
     let tcpSegments = 0;
@@ -103,12 +110,6 @@ export async function analyze(params: AnalyzeParams): Promise<AnalyzeResult> {
       return { captureId: 0, files: read.files, damage: read.damage, frames: read.frames, tcpSegments, connections: 0, peakOpen: tracker.stats.peakOpen, interrupted, seconds: (performance.now() - t0) / 1000 };
     }
     tracker.finish();
-
-    const sink: FindingSink = {
-      finding: (f) => store.writeFinding(f),
-      clock: (r) => store.writeClock(r),
-      timeline: (r) => store.writeTimeline(r),
-    };
     for (const d of detectors) d.finish(sink, tracker.now);
 
     const files = read.files;

@@ -47,6 +47,8 @@ export class Side {
   /** sequence number the FIN occupies */
   finSeq = 0;
   finCount = 0;
+  /** frames of FIN retransmissions (allocated only when there are some, at most 16 kept) */
+  finRetransFrames: number[] | null = null;
   /** frame/time at which the peer first acknowledged this side's FIN */
   finAckedFrame = 0;
   finAckedTs = 0;
@@ -56,6 +58,13 @@ export class Side {
   rstFrame = 0;
   rstTs = 0;
   rstCount = 0;
+
+  /** TS.Recent the peer holds for this side's segments (RFC 7323 4.3), kept by the PAWS detector */
+  tsRecent = 0;
+  tsRecentTime = 0;
+  tsRecentFrame = 0;
+  tsRecentValid = false;
+  pawsViolations = 0;
 
   // handshake options (from the SYN or SYN-ACK)
   mss = -1;

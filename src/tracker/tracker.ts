@@ -461,7 +461,11 @@ function update(c: Conn, dir: 0 | 1, seg: Segment): void {
         // each FIN left before the other arrived: both sides go through CLOSING to TIME-WAIT
         c.activeCloser = 'both';
       }
-    } else if (finSeq === me.finSeq) me.finCount++;
+    } else if (finSeq === me.finSeq) {
+      me.finCount++;
+      if (me.finRetransFrames === null) me.finRetransFrames = [];
+      if (me.finRetransFrames.length < 16) me.finRetransFrames.push(seg.frame);
+    }
   }
 
   // --- RST: who reset, and what kind

@@ -1,0 +1,132 @@
+// paws-violation: segments whose TSval is older than the TS.Recent the receiver holds.
+// TS.Recent follows RFC 7323 4.3: updated only by a segment with TSval >= TS.Recent that
+// starts at or before the last ACK the receiver sent. Two verdicts per violation:
+//  - strict RFC 7323 5.3 (R1): any non-RST segment older than TS.Recent is dropped;
+//  - Linux (tcp_validate_incoming / tcp_paws_discard): a 1-tick window (TCP_PAWS_WINDOW),
+//    a reordered duplicate ACK passes (tcp_disordered_ack), a RST passes in a synchronized
+//    state, and TS.Recent is void after 24 days idle (TCP_PAWS_24DAYS).
+
+import { ACK, FIN, RST, SYN, type Segment } from '../decode/segment.js';
+import type { Conn, Side } from '../tracker/connection.js';
+import { seqDiff } from '../tracker/seq.js';
+import type { Detector, FindingSink } from './types.js';
+import { frameList, framesFilter, round, secs, tupleText } from './util.js';
+
+const PAWS_WINDOW = 1;
+const PAWS_24DAYS = 24 * 24 * 3600;
+/** Linux lets a disordered duplicate ACK through when its TSval lags by at most ~RTO (>= 200 ms) */
+const DISORDERED_ACK_TICKS = 205;
+/** at most this many findings per connection direction; the rest are counted in the last one */
+const MAX_PER_DIRECTION = 20;
+const RATES = [1, 10, 100, 250, 300, 1000, 1_000_000];
+
+export class PawsDetector implements Detector {
+  private out: FindingSink | null = null;
+
+  begin(out: FindingSink): void {
+    this.out = out;
+  }
+
+  onSegment(seg: Segment, c: Conn, dir: 0 | 1): void {
+    if (!seg.hasTs) return;
+    const snd = dir === 0 ? c.client : c.server;
+    const rcv = dir === 0 ? c.server : c.client;
+    const f = seg.flags;
+    const tsval = seg.tsval;
+    if ((f & SYN) !== 0 || !snd.tsRecentValid || seg.ts - snd.tsRecentTime > PAWS_24DAYS) {
+      setRecent(snd, seg);
+      return;
+    }
+    const back = seqDiff(snd.tsRecent, tsval);
+    if (back > 0) {
+      this.violation(seg, c, dir, snd, back);
+      return;
+    }
+    // RFC 7323 4.3: only a segment that starts at or before Last.ACK.sent may update TS.Recent
+    if (!rcv.ackKnown || seqDiff(rcv.highAck, seg.seq) >= 0) setRecent(snd, seg);
+  }
+
+  private violation(seg: Segment, c: Conn, dir: 0 | 1, snd: Side, back: number): void {
+    snd.pawsViolations++;
+    if (snd.pawsViolations > MAX_PER_DIRECTION || this.out === null) return;
+    const f = seg.flags;
+    const rst = (f & RST) !== 0;
+    const pureAck = (f & (ACK | SYN | FIN | RST)) === ACK && seg.payloadLen === 0;
+    // a duplicate ACK overtaken by newer segments: same sequence and ack as the newest seen
+    const disordered = pureAck && seg.seq === snd.nextSeq && seg.ack === snd.highAck && back <= DISORDERED_ACK_TICKS;
+    const rfcDrop = !rst;
+    const linuxDrop = !rst && back > PAWS_WINDOW && !disordered;
+    const rate = clockRate(snd);
+    const timeBack = back / rate.hz;
+    const from = dir === 0 ? 'client' : 'server';
+    const frames = frameList(snd.tsRecentFrame, seg.frame);
+    const details = {
+      direction: dir === 0 ? 'c2s' : 's2c',
+      sender: from,
+      tsval: seg.tsval,
+      ts_recent: snd.tsRecent,
+      ts_recent_frame: snd.tsRecentFrame,
+      ts_recent_age: round(seg.ts - snd.tsRecentTime),
+      ticks_back: back,
+      time_back: round(timeBack),
+      clock_hz: rate.hz,
+      clock_rate_measured: rate.measured,
+      seq: seg.seq,
+      len: seg.payloadLen,
+      flags: f,
+      rst,
+      rst_exempt: rst,
+      within_linux_window: back <= PAWS_WINDOW,
+      disordered_ack: disordered,
+      rfc7323_drop: rfcDrop,
+      linux_drop: linuxDrop,
+      nth: snd.pawsViolations,
+    };
+    const kindText = rst ? 'reset' : seg.payloadLen > 0 ? `${seg.payloadLen}-byte segment` : 'ACK';
+    const verdict = linuxDrop
+      ? 'Linux drops it (counted as PAWSEstab) and answers with a duplicate ACK'
+      : rst
+        ? 'a reset is accepted anyway in an established connection'
+        : disordered
+          ? 'Linux lets it through as a reordered duplicate ACK'
+          : 'Linux tolerates it (1-tick window)';
+    this.out.finding({
+      kind: 'paws-violation',
+      severity: linuxDrop ? 'warning' : 'info',
+      ts: seg.ts,
+      connectionId: c.id,
+      relatedConnectionId: null,
+      frames,
+      host: dir === 0 ? c.clientIp : c.serverIp,
+      summary: `A ${kindText} from the ${from} of ${tupleText(c)} carries a timestamp ${back} ticks (about ${secs(timeBack)}) older than one the ${dir === 0 ? 'server' : 'client'} already saw: RFC 7323 ${rfcDrop ? 'says drop it' : 'exempts it'}; ${verdict}.`,
+      details,
+      wiresharkFilter: framesFilter(frames),
+    });
+  }
+
+  finish(): void {}
+}
+
+function setRecent(s: Side, seg: Segment): void {
+  s.tsRecent = seg.tsval;
+  s.tsRecentTime = seg.ts;
+  s.tsRecentFrame = seg.frame;
+  s.tsRecentValid = true;
+}
+
+/** the sender's timestamp clock rate, snapped; 1000 Hz assumed when the connection is too short to tell */
+export function clockRate(s: Side): { hz: number; measured: number | null } {
+  const dt = s.lastTsTime - s.firstTsTime;
+  const dv = seqDiff(s.lastTsval, s.firstTsval);
+  if (dt >= 0.5 && dv > 0) {
+    const m = dv / dt;
+    return { hz: snapRate(m), measured: round(m, 3) };
+  }
+  return { hz: 1000, measured: null };
+}
+
+export function snapRate(hz: number): number {
+  let best = RATES[0]!;
+  for (const r of RATES) if (Math.abs(Math.log(hz / r)) < Math.abs(Math.log(hz / best))) best = r;
+  return best;
+}
