@@ -171,6 +171,8 @@ export class PacketDecoder {
         st.unknownLinkType++;
         return false;
     }
+    // reported (on-the-wire) bytes from here; PPPoE's length field narrows it like tshark
+    let rep = frame.origLen - (o - start);
     // VLAN tag stacks (802.1Q, 802.1ad, old QinQ 0x9100/0x9200) and PPPoE session
     for (let i = 0; i < MAX_TAGS; i++) {
       if (et === 0x8100 || et === 0x88a8 || et === 0x9100 || et === 0x9200) {
@@ -180,25 +182,29 @@ export class PacketDecoder {
         }
         et = (b[o + 2] << 8) | b[o + 3];
         o += 4;
+        rep -= 4;
       } else if (et === 0x8864) {
         if (o + 8 > end) {
           st.truncated++;
           return false;
         }
         const ppp = (b[o + 6] << 8) | b[o + 7];
+        const plen = ((b[o + 4] << 8) | b[o + 5]) - 2;
         o += 8;
+        rep -= 8;
+        if (plen >= 0 && plen < rep) rep = plen;
         et = ppp === 0x0021 ? ET_IPV4 : ppp === 0x0057 ? ET_IPV6 : -2;
         break;
       } else break;
     }
-    if (et === ET_IPV4) return this.ipv4(frame, seg, b, o, end);
-    if (et === ET_IPV6) return this.ipv6(frame, seg, b, o, end);
+    if (et === ET_IPV4) return this.ipv4(frame, seg, b, o, end, rep);
+    if (et === ET_IPV6) return this.ipv6(frame, seg, b, o, end, rep);
     if (et === ET_ARP) st.arp++;
     else st.otherEthertype++;
     return false;
   }
 
-  private ipv4(frame: Frame, seg: Segment, b: Uint8Array, o: number, end: number): boolean {
+  private ipv4(frame: Frame, seg: Segment, b: Uint8Array, o: number, end: number, reported: number): boolean {
     const st = this.stats;
     if (o + 20 > end) {
       st.truncated++;
@@ -212,8 +218,9 @@ export class PacketDecoder {
     }
     st.ipv4++;
     let tot = (b[o + 2] << 8) | b[o + 3];
-    // total length 0: TSO / BIG TCP; use the frame's reported length like tshark
-    if (tot === 0) tot = frame.origLen - (o - frame.off);
+    // total length 0 (TSO / BIG TCP) or larger than the frame: use the frame's reported
+    // length like tshark (its tcp.len comes from the reported length in both cases)
+    if (tot === 0 || tot > reported) tot = reported;
     if (tot < ihl) {
       st.badIpHeader++;
       return false;
@@ -228,6 +235,9 @@ export class PacketDecoder {
       return false;
     }
     if (proto !== 6) {
+      // IP-in-IP tunnels: decode the inner packet (each level eats >= 20 bytes: bounded)
+      if (proto === 4) return this.ipv4(frame, seg, b, o + ihl, end, tot - ihl);
+      if (proto === 41) return this.ipv6(frame, seg, b, o + ihl, end, tot - ihl);
       if (proto === 17) st.udp++;
       else if (proto === 1) st.icmp++;
       else st.otherIpProto++;
@@ -247,7 +257,7 @@ export class PacketDecoder {
     return this.tcp(frame, seg, b, o + ihl, end, tot - ihl);
   }
 
-  private ipv6(frame: Frame, seg: Segment, b: Uint8Array, o: number, end: number): boolean {
+  private ipv6(frame: Frame, seg: Segment, b: Uint8Array, o: number, end: number, rep: number): boolean {
     const st = this.stats;
     if (o + 40 > end) {
       st.truncated++;
@@ -264,7 +274,7 @@ export class PacketDecoder {
     let jumbo = -1;
     let hdrs = 0;
     for (;;) {
-      if (nh === 6 || nh === 17 || nh === 58) break;
+      if (nh === 6 || nh === 17 || nh === 58 || nh === 4 || nh === 41) break;
       if (nh === 0 || nh === 43 || nh === 60 || nh === 135) {
         if (p + 2 > end) {
           st.truncated++;
@@ -318,12 +328,21 @@ export class PacketDecoder {
       }
     }
     if (nh !== 6) {
+      if (nh === 4 || nh === 41) {
+        let pl = (b[o + 4] << 8) | b[o + 5];
+        if (pl === 0) pl = jumbo >= 0 ? jumbo : rep - 40;
+        else if (pl > rep - 40) pl = rep - 40;
+        const inner = pl - (p - (o + 40));
+        return nh === 4 ? this.ipv4(frame, seg, b, p, end, inner) : this.ipv6(frame, seg, b, p, end, inner);
+      }
       if (nh === 17) st.udp++;
       else if (nh === 58) st.icmp++;
       else st.otherIpProto++;
       return false;
     }
-    if (plen === 0) plen = jumbo >= 0 ? jumbo : frame.origLen - (o + 40 - frame.off);
+    const reported = rep - 40;
+    if (plen === 0) plen = jumbo >= 0 ? jumbo : reported;
+    else if (plen > reported) plen = reported;
     const payload = plen - (p - (o + 40));
     if (payload < 0) {
       st.badIpHeader++;

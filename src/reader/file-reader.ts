@@ -10,6 +10,8 @@ import type { ByteSource } from './source.js';
 export const FRAME = 1;
 export const NEED = 0;
 export const END = -1;
+/** a record that Wireshark numbers as a frame but that holds no packet (custom block...) */
+export const NONPACKET = 2;
 
 /** libpcap's / Wireshark's largest plausible classic-pcap record (WTAP_MAX_PACKET_SIZE_STANDARD) */
 export const PCAP_MAX_CAPLEN = 262144;
@@ -58,7 +60,7 @@ export class FileReader {
   need = 0;
   state = ST_START;
   readonly frame: Frame & { tsDigits: number };
-  readonly info: CaptureFileInfo;
+  readonly info: Required<CaptureFileInfo>;
   damage: CaptureError | null = null;
   /** bytes pulled from the source (decompressed) */
   bytesIn = 0;
@@ -106,6 +108,7 @@ export class FileReader {
       lastTsSec: null,
       lastTsNsec: null,
       damaged: null,
+      nonPacketRecords: 0,
     };
   }
 
@@ -397,6 +400,10 @@ export class FileReader {
           const orig = this.u32(p + 8);
           let caplen = Math.min(orig, L - 16);
           if (ifc.snaplen > 0 && caplen > ifc.snaplen) caplen = ifc.snaplen;
+          // the block must end right after the (padded) packet data, as Wireshark checks
+          if (12 + ((caplen + 3) & ~3) + 4 !== L) {
+            return this.fail(this.base + p, `simple packet block length ${len} does not match its ${caplen}-byte packet`);
+          }
           const f = this.frame;
           // no timestamp in an SPB
           f.tsSec = 0;
@@ -411,8 +418,16 @@ export class FileReader {
           this.count();
           return FRAME;
         }
+        case 0x00000bad:
+        case 0x40000bad:
+        case 0x00000009:
+          // Custom blocks and systemd journal entries: Wireshark shows them as frames
+          // (numbered, no packet), so they take a frame number but reach no sink.
+          this.pos = p + L;
+          this.info.nonPacketRecords++;
+          return NONPACKET;
         default:
-          // NRB, ISB, DSB, custom, unknown: skipped
+          // NRB, ISB, DSB, unknown: skipped
           break;
       }
       this.pos = p + L;

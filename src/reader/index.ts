@@ -6,10 +6,13 @@
 // not re-sorted) — this is what `mergecap -w out in1 in2 ...` does (merge.c picks the
 // input with the strictly earliest head record, scanning inputs in command-line order), so
 // frame numbers equal the merged file's frame numbers in Wireshark.
+// One file: non-packet records that Wireshark lists as frames (pcapng custom blocks,
+// systemd journal blocks) take a frame number. With several files they are dropped from
+// the numbering (mergecap has no timestamp to place them by).
 
 import { CaptureError, type CaptureFileInfo, type FrameSink, type ReadOptions, type ReadResult } from './types.js';
 import { openSource, type ByteSource } from './source.js';
-import { FileReader, FRAME, NEED } from './file-reader.js';
+import { FileReader, FRAME, NEED, NONPACKET } from './file-reader.js';
 
 export * from './types.js';
 export { PCAP_MAX_CAPLEN } from './file-reader.js';
@@ -84,6 +87,8 @@ export async function readCaptures(
         if (k === FRAME) {
           f.frame = ++n;
           sink(f);
+        } else if (k === NONPACKET) {
+          n++;
         } else if (k === NEED) {
           st.frames = n;
           if (aborted()) break;
@@ -119,6 +124,7 @@ async function advance(r: FileReader, aborted: () => boolean, progress: () => vo
   for (;;) {
     const k = r.next();
     if (k === FRAME) return true;
+    if (k === NONPACKET) continue;
     if (k !== NEED || aborted()) return false;
     await r.refill();
     progress();
@@ -157,6 +163,10 @@ async function merge(
     // fast path: the next record is usually already in the chunk
     const nk = r.next();
     if (nk === FRAME) continue;
+    if (nk === NONPACKET) {
+      live[best] = await advance(r, aborted, progress);
+      continue;
+    }
     if (nk === NEED && !aborted()) {
       await r.refill();
       progress();

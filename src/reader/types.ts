@@ -42,6 +42,8 @@ export interface CaptureFileInfo {
   lastTsNsec: number | null;
   /** one-line description of the damage that stopped reading, or null */
   damaged: string | null;
+  /** records Wireshark numbers as frames but that hold no packet (pcapng custom blocks) */
+  nonPacketRecords?: number;
 }
 
 export interface ReadProgress {
