@@ -1,0 +1,175 @@
+// `npm run bench`: generates large captures under bench-out/ (once), then runs each named
+// benchmark step on each file in a fresh child process (so peak RSS is the step's own) and
+// prints a compact table. Add a step to STEPS to benchmark another stage.
+//
+//   node dist/bench/main.js                    all steps, default sizes (1M, 3M packets)
+//   node dist/bench/main.js --sizes 200000     custom sizes
+//   node dist/bench/main.js --steps 'read;read+decode'   (step names separated by ';')
+//   node dist/bench/main.js --child <step> <file>   (internal: run one step, print JSON)
+
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { generateCapture } from './gen.js';
+import { readCaptures } from '../reader/index.js';
+import { PacketDecoder, Segment } from '../decode/index.js';
+
+export interface StepResult {
+  /** packets processed */
+  packets: number;
+  /** free-form extra numbers to show */
+  note?: string;
+}
+
+export interface BenchStep {
+  name: string;
+  /** false when the step cannot run here (e.g. tool missing); the reason is printed */
+  available?: () => true | string;
+  /** runs in-process in a child (measured there) unless external is true */
+  run: (file: string) => Promise<StepResult>;
+  /** the step spawns an external program itself (its RSS is not measured) */
+  external?: boolean;
+}
+
+export const STEPS: BenchStep[] = [
+  {
+    name: 'read',
+    run: async (file) => {
+      let bytes = 0;
+      const r = await readCaptures([file], (f) => {
+        bytes += f.caplen;
+      });
+      return { packets: r.frames, note: `${bytes} packet bytes` };
+    },
+  },
+  {
+    name: 'read+decode',
+    run: async (file) => {
+      const dec = new PacketDecoder();
+      const seg = new Segment();
+      let tcp = 0;
+      const r = await readCaptures([file], (f) => {
+        if (dec.decode(f, seg)) tcp++;
+      });
+      return { packets: r.frames, note: `${tcp} TCP` };
+    },
+  },
+  {
+    name: 'tshark -z conv,tcp',
+    external: true,
+    available: () => (spawnSync('tshark', ['--version'], { stdio: 'ignore' }).status === 0 ? true : 'tshark not installed'),
+    run: (file) =>
+      new Promise((resolve, reject) => {
+        const p = spawn('tshark', ['-r', file, '-q', '-z', 'conv,tcp'], { stdio: ['ignore', 'pipe', 'ignore'] });
+        let out = '';
+        p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        p.on('error', reject);
+        p.on('close', () => {
+          const convs = out.split('\n').filter((l) => /<->/.test(l)).length;
+          resolve({ packets: -1, note: `${convs} conversations` });
+        });
+      }),
+  },
+];
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repoRoot = path.resolve(here, '../..');
+const outDir = path.join(repoRoot, 'bench-out');
+
+interface ChildOut {
+  packets: number;
+  seconds: number;
+  maxRssKb: number;
+  note?: string;
+}
+
+async function child(stepName: string, file: string): Promise<void> {
+  const step = STEPS.find((s) => s.name === stepName);
+  if (!step) throw new Error(`unknown step ${stepName}`);
+  const t0 = process.hrtime.bigint();
+  const r = await step.run(file);
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const out: ChildOut = { packets: r.packets, seconds, maxRssKb: process.resourceUsage().maxRSS, note: r.note };
+  process.stdout.write(JSON.stringify(out) + '\n');
+}
+
+function runChild(stepName: string, file: string): Promise<ChildOut> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [fileURLToPath(import.meta.url), '--child', stepName, file], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.on('error', reject);
+    p.on('close', (code) => {
+      if (code !== 0) return reject(new Error(`step ${stepName} on ${file} exited ${code}`));
+      resolve(JSON.parse(out.trim().split('\n').pop() ?? '{}') as ChildOut);
+    });
+  });
+}
+
+function fmtNum(n: number): string {
+  if (n >= 1e6) return `${(n / 1e6).toFixed(2)}M`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(1)}k`;
+  return n.toFixed(0);
+}
+
+async function main(argv: string[]): Promise<void> {
+  if (argv[0] === '--child') return child(argv[1], argv[2]);
+  let sizes = [1_000_000, 3_000_000];
+  let stepNames = STEPS.map((s) => s.name);
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--sizes') sizes = argv[++i].split(',').map(Number);
+    else if (argv[i] === '--steps') stepNames = argv[++i].split(';').map((s) => s.trim());
+  }
+  mkdirSync(outDir, { recursive: true });
+  const files: { file: string; packets: number; bytes: number }[] = [];
+  for (const size of sizes) {
+    const file = path.join(outDir, `gen-${size}.pcap`);
+    if (!existsSync(file)) {
+      const t0 = Date.now();
+      const g = generateCapture(file, { packets: size, seed: 42 });
+      process.stderr.write(`generated ${file}: ${g.packets} packets, ${g.connections} connections, ${(g.bytes / 1e6).toFixed(0)} MB in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+    }
+    files.push({ file, packets: size, bytes: statSync(file).size });
+  }
+  const rows: string[][] = [['file', 'MB', 'step', 'packets', 'seconds', 'packets/s', 'MB/s', 'peak RSS MB', 'note']];
+  for (const f of files) {
+    for (const name of stepNames) {
+      const step = STEPS.find((s) => s.name === name);
+      if (!step) throw new Error(`unknown step ${name}`);
+      const av = step.available ? step.available() : true;
+      const mb = f.bytes / 1e6;
+      if (av !== true) {
+        rows.push([path.basename(f.file), mb.toFixed(0), name, '', '', '', '', '', `skipped: ${av}`]);
+        continue;
+      }
+      let r: ChildOut;
+      if (step.external) {
+        const t0 = process.hrtime.bigint();
+        const s = await step.run(f.file);
+        r = { packets: f.packets, seconds: Number(process.hrtime.bigint() - t0) / 1e9, maxRssKb: -1, note: s.note };
+      } else r = await runChild(name, f.file);
+      rows.push([
+        path.basename(f.file),
+        mb.toFixed(0),
+        name,
+        fmtNum(r.packets),
+        r.seconds.toFixed(2),
+        fmtNum(r.packets / r.seconds),
+        (mb / r.seconds).toFixed(0),
+        r.maxRssKb >= 0 ? (r.maxRssKb / 1024).toFixed(0) : '-',
+        r.note ?? '',
+      ]);
+      process.stderr.write(`  ${name} on ${path.basename(f.file)}: ${r.seconds.toFixed(2)} s\n`);
+    }
+  }
+  const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  for (const r of rows) process.stdout.write(r.map((c, i) => (i === 0 || i === 2 || i === 8 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ').trimEnd() + '\n');
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main(process.argv.slice(2)).catch((e: unknown) => {
+    process.stderr.write(`bench: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exit(1);
+  });
+}
