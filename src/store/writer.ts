@@ -71,8 +71,10 @@ export interface TimelineRow {
 }
 
 /** exact Unix nanoseconds as a BigInt (doubles cannot hold them) */
-export function nanos(sec: number, nsec: number): bigint {
-  return BigInt(sec) * 1_000_000_000n + BigInt(nsec);
+export function nanos(sec: number, nsec: number): bigint | null {
+  const v = BigInt(sec) * 1_000_000_000n + BigInt(nsec);
+  // SQLite integers are 64-bit: times past the year 2262 (damaged or synthetic files) have no ns column
+  return v > 9_223_372_036_854_775_807n || v < -9_223_372_036_854_775_808n ? null : v;
 }
 
 const BATCH = 256;

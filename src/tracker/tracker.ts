@@ -140,7 +140,10 @@ export class Tracker {
     if (isSynAck) {
       // a SYN-ACK stands in for a missed SYN when the old incarnation is over
       if (me.isn === seg.seq) return false;
-      return c.closing || idle || (me.isn !== -1 && c.server === me);
+      // it answers the current SYN: same incarnation, even if a FIN went out before it
+      const syner = dir === 0 ? c.server : c.client;
+      if (syner.isn !== -1 && seg.ack === ((syner.isn + 1) >>> 0)) return false;
+      return c.closing || idle || me.isn !== -1;
     }
     if (me.isn === seg.seq && me === c.client && !c.closing) return false; // retransmitted SYN
     if (c.closing) return true;
