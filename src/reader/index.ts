@@ -1,11 +1,12 @@
 // Capture reader: streams one or more capture files and pushes every packet record, in
 // timeline order, to a synchronous sink.
 //
-// Several files are one timeline: a k-way merge by timestamp. Ties go to the file listed
-// first, and records of one file keep their file order (a file whose clock goes backwards is
-// not re-sorted) — this is what `mergecap -w out in1 in2 ...` does (merge.c picks the
-// input with the strictly earliest head record, scanning inputs in command-line order), so
-// frame numbers equal the merged file's frame numbers in Wireshark.
+// Several files are one timeline: a k-way merge by timestamp of each file's next record;
+// records of one file keep their file order (a file whose clock goes backwards is not
+// re-sorted). Ties go to the file listed LAST: that is what `mergecap -w out in1 in2 ...`
+// (Wireshark 4.0) does — merge.c scans the inputs in command-line order and takes a later
+// input when its head record is earlier *or equal* — checked against mergecap in
+// test/reader.pcap.test.ts. So frame numbers equal the merged file's frame numbers.
 // One file: non-packet records that Wireshark lists as frames (pcapng custom blocks,
 // systemd journal blocks) take a frame number. With several files they are dropped from
 // the numbering (mergecap has no timestamp to place them by).
@@ -149,7 +150,7 @@ async function merge(
     for (let i = 0; i < k; i++) {
       if (!live[i]) continue;
       const f = readers[i].frame;
-      if (best < 0 || f.tsSec < bs || (f.tsSec === bs && f.tsNsec < bn)) {
+      if (best < 0 || f.tsSec < bs || (f.tsSec === bs && f.tsNsec <= bn)) {
         best = i;
         bs = f.tsSec;
         bn = f.tsNsec;
