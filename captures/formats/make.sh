@@ -2,6 +2,7 @@
 # Regenerates the real-tool sample captures in captures/formats/ (see README.md there).
 # Needs root (network namespaces), tcpdump, dumpcap, editcap, python3, gzip.
 # Traffic stays on the loopback of a fresh namespace (twr-fmt), removed afterwards.
+# No capture filter: BPF "tcp" does not match IPv6 packets whose TCP follows extension headers.
 set -euo pipefail
 cd "$(dirname "$0")"
 T=$(mktemp -d)
@@ -23,12 +24,12 @@ cap() { # cap NS OUTFILE tcpdump-args...
 # --- loopback in a fresh namespace: several capture variants of the same exchanges
 ip netns add twr-fmt
 ip netns exec twr-fmt ip link set lo up
-cap twr-fmt lo-eth.pcap -i lo tcp
-cap twr-fmt lo-eth-nano.pcap -i lo --time-stamp-precision=nano tcp
-cap twr-fmt any-sll2.pcap -i any tcp
-cap twr-fmt any-sll.pcap -i any -y LINUX_SLL tcp
-cap twr-fmt lo-snap80.pcap -i lo -s 80 tcp
-ip netns exec twr-fmt dumpcap -q -i lo -i any -f tcp -w "$T/multi-if.pcapng" 2>/dev/null &
+cap twr-fmt lo-eth.pcap -i lo
+cap twr-fmt lo-eth-nano.pcap -i lo --time-stamp-precision=nano
+cap twr-fmt any-sll2.pcap -i any
+cap twr-fmt any-sll.pcap -i any -y LINUX_SLL
+cap twr-fmt lo-snap80.pcap -i lo -s 80
+ip netns exec twr-fmt dumpcap -q -i lo -i any -w "$T/multi-if.pcapng" 2>/dev/null &
 pids+=($!)
 sleep 2
 ip netns exec twr-fmt python3 ./traffic.py lo

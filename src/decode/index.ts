@@ -364,7 +364,10 @@ export class PacketDecoder {
 
   private tcp(frame: Frame, seg: Segment, b: Uint8Array, t: number, end: number, ipPayload: number): boolean {
     const st = this.stats;
-    if (t + 20 > end) {
+    // Needed: ports, seq, ack, data offset, flags, window (16 bytes). A header cut after
+    // that (checksum / urgent pointer missing) is still decoded and marked truncated, as
+    // tshark shows it.
+    if (t + 16 > end) {
       st.truncated++;
       return false;
     }
