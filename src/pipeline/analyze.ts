@@ -10,7 +10,7 @@ import { Segment } from '../decode/segment.js';
 import { flagLetters } from '../decode/format.js';
 import { Tracker } from '../tracker/tracker.js';
 import type { Conn } from '../tracker/connection.js';
-import { StoreWriter } from '../store/writer.js';
+import { StoreClient } from '../store/client.js';
 import type { AnalysisOptions, Detector, FindingSink } from '../detect/types.js';
 import { createDetectors } from '../detect/index.js';
 import { linkTypeName } from '../decode/linktypes.js';
@@ -52,9 +52,9 @@ export function captureKey(paths: string[]): string {
 
 export async function analyze(params: AnalyzeParams): Promise<AnalyzeResult> {
   const t0 = performance.now();
-  const store = new StoreWriter(params.dbPath);
+  const store = new StoreClient();
   try {
-    store.begin(captureKey(params.paths));
+    await store.open(params.dbPath, captureKey(params.paths));
     const detectors: Detector[] = createDetectors(params.options);
     const segDetectors = detectors.filter((d) => d.onSegment);
     const reuseDetectors = detectors.filter((d) => d.onReuse);
@@ -106,7 +106,6 @@ export async function analyze(params: AnalyzeParams): Promise<AnalyzeResult> {
     );
     const interrupted = params.signal?.aborted ?? false;
     if (interrupted) {
-      store.rollback();
       return { captureId: 0, files: read.files, damage: read.damage, frames: read.frames, tcpSegments, connections: 0, peakOpen: tracker.stats.peakOpen, interrupted, seconds: (performance.now() - t0) / 1000 };
     }
     tracker.finish();
@@ -123,7 +122,7 @@ export async function analyze(params: AnalyzeParams): Promise<AnalyzeResult> {
     );
     const first = earliest(files);
     const last = latest(files);
-    store.commit({
+    await store.commit({
       path: captureKey(params.paths),
       format: [...new Set(files.map((f) => f.format))].join(', '),
       linkTypes: [...new Set(files.flatMap((f) => f.linkTypes))].map(linkTypeLabel).join(', '),
@@ -144,7 +143,7 @@ export async function analyze(params: AnalyzeParams): Promise<AnalyzeResult> {
       peakOpen: tracker.stats.peakOpen, interrupted: false, seconds: (performance.now() - t0) / 1000,
     };
   } finally {
-    store.close();
+    await store.close();
   }
 }
 

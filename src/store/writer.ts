@@ -4,7 +4,10 @@
 
 import Database from 'better-sqlite3';
 import type { Conn } from '../tracker/connection.js';
-import { CAPTURE_FILES, CLOCKS, CONNECTIONS, FINDINGS, PACKETS, TIME_WAIT_TIMELINE, insertSQL, schemaSQL, SCHEMA_VERSION } from './schema.js';
+import { CAPTURE_FILES, CLOCKS, CONNECTIONS, FINDINGS, PACKETS, TIME_WAIT_TIMELINE, insertSQL, schemaSQL, SCHEMA_VERSION, type Table } from './schema.js';
+
+const INDEXED: Table[] = [CONNECTIONS, PACKETS];
+const indexNames = (t: Table): string[] => (t.indexes ?? []).map((ix) => /INDEX IF NOT EXISTS (\w+)/.exec(ix)![1]!);
 
 export interface CaptureRow {
   path: string;
@@ -93,6 +96,7 @@ export class StoreWriter {
   private connBuf: unknown[] = [];
   private connBufRows = 0;
   private open = false;
+  private deferredIndexes = false;
   connectionsWritten = 0;
 
   constructor(path: string) {
@@ -133,6 +137,11 @@ export class StoreWriter {
     this.captureId = Number(info.lastInsertRowid);
     const max = this.db.prepare('SELECT max(id) AS m FROM connections').get() as { m: number | null };
     this.firstConnId = (max.m ?? 0) + 1;
+    // bulk load into an empty store: build the indexes once at the end instead of row by row
+    if (max.m === null) {
+      for (const t of INDEXED) for (const name of indexNames(t)) this.db.exec(`DROP INDEX IF EXISTS ${name}`);
+      this.deferredIndexes = true;
+    }
   }
 
   writeConn(c: Conn): void {
@@ -143,6 +152,31 @@ export class StoreWriter {
       this.connBufRows = 0;
     }
     this.connectionsWritten++;
+  }
+
+  /** rows already laid out by pushConnRow (from the main thread) */
+  writeConnRows(values: unknown[], rows: number): void {
+    const n = CONNECTIONS.columns.length;
+    for (let r = 0; r < rows; r++) {
+      for (let i = r * n; i < (r + 1) * n; i++) this.connBuf.push(values[i]);
+      if (++this.connBufRows === BATCH) {
+        this.insConnBatch.run(this.connBuf);
+        this.connBuf.length = 0;
+        this.connBufRows = 0;
+      }
+    }
+    this.connectionsWritten += rows;
+  }
+
+  /** packet rows laid out as PACKETS columns without capture_id */
+  writePacketRows(values: unknown[], rows: number): void {
+    const n = PACKETS.columns.length - 1;
+    const row: unknown[] = new Array(n + 1);
+    row[0] = this.captureId;
+    for (let r = 0; r < rows; r++) {
+      for (let i = 0; i < n; i++) row[i + 1] = values[r * n + i];
+      this.insPacket.run(row);
+    }
   }
 
   private flushConns(): void {
@@ -189,6 +223,7 @@ export class StoreWriter {
         ts(row.lastSec, row.lastNsec), row.lastSec === null ? null : nanos(row.lastSec, row.lastNsec ?? 0),
         row.damaged, JSON.stringify(row.options), JSON.stringify(row.decodeStats), row.connections, row.version, this.captureId,
       );
+    if (this.deferredIndexes) for (const t of INDEXED) for (const ix of t.indexes ?? []) this.db.exec(ix);
     this.db.exec('COMMIT');
     this.open = false;
   }
@@ -208,7 +243,7 @@ export class StoreWriter {
 
 const int = (v: number): number | null => (v < 0 ? null : v);
 
-function pushConnRow(out: unknown[], c: Conn, captureId: number): void {
+export function pushConnRow(out: unknown[], c: Conn, captureId: number): void {
   const cl = c.client;
   const sv = c.server;
   const handshake = cl.isn !== -1 && sv.isn !== -1;

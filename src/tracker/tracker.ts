@@ -46,6 +46,7 @@ export class Tracker {
   now = 0;
   private lastSweep = 0;
   private sinceSweep = 0;
+  private readonly sweepEvery: number;
   readonly stats: TrackerStats = { segments: 0, connections: 0, peakOpen: 0, strays: 0 };
 
   constructor(
@@ -53,6 +54,7 @@ export class Tracker {
     private readonly sink: ConnSink,
   ) {
     this.nextId = opts.firstId;
+    this.sweepEvery = Math.max(1, Math.min(opts.timeWait, opts.idleTimeout) / 8);
   }
 
   get open(): number {
@@ -63,7 +65,8 @@ export class Tracker {
     this.stats.segments++;
     const ts = seg.ts;
     if (ts > this.now) this.now = ts;
-    if (++this.sinceSweep >= 4096 && this.now - this.lastSweep >= 1) this.sweep();
+    // sweeping scans every live connection: do it every few seconds of capture time, not per packet
+    if (++this.sinceSweep >= 4096 && this.now - this.lastSweep >= this.sweepEvery) this.sweep();
 
     const key = hashTuple(seg);
     let c = this.table.get(key) ?? null;

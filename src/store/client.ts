@@ -1,0 +1,149 @@
+// Main-thread side of the store: lays rows out and hands them to the writer thread in
+// batches. Back-pressure: when too many batches are in flight the main thread waits,
+// so memory stays bounded when SQLite is the slower side.
+
+import { Worker } from 'node:worker_threads';
+import type { Conn } from '../tracker/connection.js';
+import { CONNECTIONS, PACKETS } from './schema.js';
+import { nanos, pushConnRow, type CaptureFileRow, type CaptureRow, type ClockRow, type FindingRow, type TimelineRow } from './writer.js';
+
+export type StoreMessage =
+  | { op: 'open'; dbPath: string; key: string; pending: SharedArrayBuffer }
+  | { op: 'conns'; values: unknown[]; rows: number }
+  | { op: 'packets'; values: unknown[]; rows: number }
+  | { op: 'finding'; row: FindingRow }
+  | { op: 'clock'; row: ClockRow }
+  | { op: 'timeline'; row: TimelineRow }
+  | { op: 'file'; row: CaptureFileRow }
+  | { op: 'commit'; row: CaptureRow }
+  | { op: 'close' };
+
+type Reply = { op: 'opened'; captureId: number; firstConnId: number } | { op: 'committed'; connections: number } | { op: 'closed' } | { op: 'error'; message: string; code?: string };
+
+const CONN_BATCH = 1024;
+const PACKET_BATCH = 4096;
+const MAX_IN_FLIGHT = 16;
+
+export class StoreError extends Error {
+  constructor(message: string, readonly code?: string) {
+    super(message);
+    this.name = 'StoreError';
+  }
+}
+
+export class StoreClient {
+  private readonly worker: Worker;
+  private readonly pending = new SharedArrayBuffer(4);
+  private readonly inFlight = new Int32Array(this.pending);
+  private conns: unknown[] = [];
+  private connRows = 0;
+  private packets: unknown[] = [];
+  private packetRows = 0;
+  private failure: StoreError | null = null;
+  private waiter: ((r: Reply) => void) | null = null;
+  captureId = 0;
+  firstConnId = 1;
+  connectionsWritten = 0;
+
+  constructor() {
+    this.worker = new Worker(new URL('./worker.js', import.meta.url));
+    this.worker.on('message', (r: Reply) => {
+      if (r.op === 'error') this.failure = new StoreError(r.message, r.code);
+      const w = this.waiter;
+      if (w && r.op !== 'error') {
+        this.waiter = null;
+        w(r);
+      } else if (w && r.op === 'error') {
+        this.waiter = null;
+        w(r);
+      }
+    });
+    this.worker.on('error', (e) => {
+      this.failure = new StoreError(e.message);
+      const w = this.waiter;
+      this.waiter = null;
+      w?.({ op: 'error', message: e.message });
+    });
+  }
+
+  private request(m: StoreMessage): Promise<Reply> {
+    return new Promise((resolve, reject) => {
+      this.waiter = (r) => (r.op === 'error' ? reject(new StoreError(r.message, r.code)) : resolve(r));
+      this.worker.postMessage(m);
+    });
+  }
+
+  async open(dbPath: string, key: string): Promise<void> {
+    const r = await this.request({ op: 'open', dbPath, key, pending: this.pending });
+    if (r.op === 'opened') {
+      this.captureId = r.captureId;
+      this.firstConnId = r.firstConnId;
+    }
+  }
+
+  private post(m: StoreMessage): void {
+    if (this.failure) throw this.failure;
+    // wait (blocking, bounded) while the writer thread is behind
+    while (Atomics.load(this.inFlight, 0) >= MAX_IN_FLIGHT) Atomics.wait(this.inFlight, 0, Atomics.load(this.inFlight, 0), 1000);
+    Atomics.add(this.inFlight, 0, 1);
+    this.worker.postMessage(m);
+  }
+
+  writeConn(c: Conn): void {
+    pushConnRow(this.conns, c, this.captureId);
+    this.connectionsWritten++;
+    if (++this.connRows === CONN_BATCH) this.flushConns();
+  }
+
+  private flushConns(): void {
+    if (this.connRows === 0) return;
+    this.post({ op: 'conns', values: this.conns, rows: this.connRows });
+    this.conns = [];
+    this.connRows = 0;
+  }
+
+  writePacket(frame: number, sec: number, nsec: number, ts: number, connId: number, dir: 0 | 1, flags: string, seq: number, ack: number, win: number, len: number, tsval: number | null, tsecr: number | null): void {
+    this.packets.push(frame, ts, nanos(sec, nsec), connId, dir === 0 ? 'c2s' : 's2c', flags, seq, ack, win, len, tsval, tsecr);
+    if (++this.packetRows === PACKET_BATCH) this.flushPackets();
+  }
+
+  private flushPackets(): void {
+    if (this.packetRows === 0) return;
+    this.post({ op: 'packets', values: this.packets, rows: this.packetRows });
+    this.packets = [];
+    this.packetRows = 0;
+  }
+
+  writeFinding(row: FindingRow): void {
+    this.worker.postMessage({ op: 'finding', row } satisfies StoreMessage);
+  }
+  writeClock(row: ClockRow): void {
+    this.worker.postMessage({ op: 'clock', row } satisfies StoreMessage);
+  }
+  writeTimeline(row: TimelineRow): void {
+    this.worker.postMessage({ op: 'timeline', row } satisfies StoreMessage);
+  }
+  writeFile(row: CaptureFileRow): void {
+    this.worker.postMessage({ op: 'file', row } satisfies StoreMessage);
+  }
+
+  async commit(row: CaptureRow): Promise<void> {
+    this.flushConns();
+    this.flushPackets();
+    if (this.failure) throw this.failure;
+    await this.request({ op: 'commit', row });
+  }
+
+  /** roll back anything not committed and stop the thread */
+  async close(): Promise<void> {
+    try {
+      await this.request({ op: 'close' });
+    } catch {
+      // the writer failed already; its transaction is gone with it
+    }
+    await this.worker.terminate();
+  }
+}
+
+export const PACKET_COLUMNS = PACKETS.columns.length;
+export const CONN_COLUMNS = CONNECTIONS.columns.length;
