@@ -102,7 +102,7 @@ def nstat_delta(before, after):
 class Capture:
     def __init__(self, ns, iface, path, snaplen=262144, nano=False, filt=None):
         self.path = path
-        cmd = nsx(ns, "tcpdump", "-n", "-U", "-i", iface, "-s", str(snaplen), "-w", path)
+        cmd = nsx(ns, "tcpdump", "-n", "-U", "--immediate-mode", "-i", iface, "-s", str(snaplen), "-w", path)
         if nano:
             cmd += ["--time-stamp-precision=nano"]
         if filt:
@@ -228,9 +228,9 @@ def incarnations(pkts):
         key = tuple(sorted([p["src"], p["dst"]]))
         c = cur.get(key)
         is_syn = p["flags"] & SYN and not p["flags"] & ACK
-        if c is None or (is_syn and (c["isn"] != p["seq"] or c["closed"])):
-            if c is not None and is_syn and c["isn"] == p["seq"] and not c["closed"]:
-                pass
+        # a SYN repeating the current ISN is a retransmission (even after a RST, e.g. the client's
+        # RST answering a TIME-WAIT's ACK in SYN-SENT); any other SYN starts a new incarnation
+        if c is None or (is_syn and c["isn"] != p["seq"]):
             c = {"client": p["src"] if is_syn else None, "pkts": [], "isn": p["seq"] if is_syn else None,
                  "closed": False}
             if c["client"] is None:
