@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Small deterministic TCP exchanges for captures/formats (run inside a twr- network namespace).
-usage: traffic.py lo            -> IPv4 + IPv6 connections on loopback, IP options, IPv6 dst opts, refused SYN
-       traffic.py peer ADDR     -> one IPv4 connection to ADDR:8080 (server side runs 'serve')
-       traffic.py serve ADDR    -> accept one connection on ADDR:8080, echo, close
+usage: traffic.py lo   -> on loopback: 2 IPv4 connections (port 8080), 1 IPv6 (8081), 1 IPv4 with
+                         IP options (8082, IHL 6), 1 IPv6 with a Destination Options header (8083),
+                         1 refused SYN (port 9). Each connection: handshake, 18-byte request,
+                         337-byte response, server closes first.
 """
 import socket, sys, threading, time
 
@@ -51,11 +52,3 @@ if mode == 'lo':
         client(socket.AF_INET, '127.0.0.1', 9)  # refused: SYN, RST-ACK
     except OSError:
         pass
-elif mode == 'serve':
-    ready = threading.Event(); server(socket.AF_INET, sys.argv[2], 8080, ready)
-elif mode == 'peer':
-    for i in range(50):
-        try:
-            client(socket.AF_INET, sys.argv[2], 8080); break
-        except OSError:
-            time.sleep(0.1)
