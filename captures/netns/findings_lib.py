@@ -20,7 +20,7 @@ KEY_COUNTERS = [
     "TcpExtPAWSOldAck", "TcpExtPAWSTimewait", "TcpExtTSEcrRejected", "TcpExtTCPTimeWaitOverflow",
     "TcpExtTCPChallengeACK", "TcpExtTCPSYNChallenge", "TcpExtTCPACKSkippedPAWS",
     "TcpExtTCPACKSkippedTimeWait", "TcpExtTCPACKSkippedChallenge", "TcpExtTCPAbortOnLinger",
-    "TcpExtTCPAbortOnClose", "TcpExtTCPSynRetrans", "TcpAttemptFails", "TcpEstabResets", "TcpOutRsts",
+    "TcpExtTCPAbortOnClose", "TcpExtTCPAbortOnData", "TcpExtTCPSynRetrans", "TcpAttemptFails", "TcpEstabResets", "TcpOutRsts",
     "TcpActiveOpens", "TcpPassiveOpens",
 ]
 SKIP_NONZERO = {"TcpInSegs", "TcpOutSegs", "TcpExtTCPHPHits", "TcpExtTCPPureAcks", "TcpExtTCPHPAcks",
@@ -289,7 +289,19 @@ def tw_start(inc):
     return None
 
 
+def capture_check(path):
+    """tshark's own view of capture gaps: segments it thinks were not captured."""
+    out = sh(["tshark", "-n", "-r", path, "-Y", "tcp.analysis.lost_segment || tcp.analysis.ack_lost_segment",
+              "-T", "fields", "-e", "frame.number"], timeout=120)
+    return [int(x) for x in out.split()]
+
+
 def write_json(name, obj):
+    cap = os.path.join(OUT, obj["capture"])
+    if os.path.exists(cap):
+        obj["capture_check"] = {"frames": len(sh(["tshark", "-n", "-r", cap, "-T", "fields", "-e", "frame.number"]).split()),
+                                "bytes": os.path.getsize(cap),
+                                "tshark_lost_or_ack_lost_segment_frames": capture_check(cap)}
     path = os.path.join(OUT, name + ".json")
     with open(path, "w") as f:
         json.dump(obj, f, indent=2)

@@ -10,6 +10,8 @@ import sys
 import threading
 import time
 import traceback
+import json
+import subprocess
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from findings_lib import *  # noqa
@@ -293,7 +295,7 @@ def s_port_exhaustion(server_closes=False):
     cap_file = name + ".pcap"
     path = os.path.join(OUT, cap_file)
     n0 = {c: nstat(c), s: nstat(s)}
-    cap = Capture(c, "any", path) if not server_closes else Capture(s, sif, path)
+    cap = Capture(c, cif, path) if not server_closes else Capture(s, sif, path)
     nconn = 48 if server_closes else 100
     srv = Bg(s, "server", addr=sa, port=PORT, modes=["close-first" if server_closes else "wait-eof"], count=nconn,
              timeout=6)
@@ -319,8 +321,8 @@ def s_port_exhaustion(server_closes=False):
     if not server_closes:
         j["scenario"] = ("A client with a 16-port ephemeral range (41000-41015, tcp_tw_reuse=0) opens short "
                          "connections it closes first, as fast as it can, until connect() fails with EADDRNOTAVAIL.")
-        j["made_with"] = ("Linux cooked SLL2 (tcpdump -i any in the client namespace; capture point: client), pcap, "
-                          "microsecond; client: ip_local_port_range='41000 41015', tcp_tw_reuse=0, tcp_timestamps=1")
+        j["made_with"] = ("Ethernet (veth), pcap, microsecond; capture in the client namespace on %s (capture point: "
+                          "client);" % cif + " client: ip_local_port_range='41000 41015', tcp_tw_reuse=0, tcp_timestamps=1")
         ff = done["first_failure"]
         last = incs[-1]
         tws = [tw_start(i) for i in incs]
@@ -398,6 +400,157 @@ def s_abortive():
     return j
 
 
+# ============================================================ 6/7. NAT
+def nat_topology(tag, idx, m):
+    r, srv = "twf-%s-r" % tag, "twf-%s-s" % tag
+    ns_add(r)
+    ns_add(srv)
+    clients = {}
+    for k, h in enumerate("abc"):
+        cns = "twf-%s-%s" % (tag, h)
+        ns_add(cns)
+        cif, rif = "twf%s%s" % (tag, h), "twf%sr%s" % (tag, h)
+        veth(cif, cns, rif, r)
+        ca, ra = "198.51.100.%d" % (8 * (idx + k) + 1), "198.51.100.%d" % (8 * (idx + k) + 2)
+        addr(cns, cif, ca + "/29")
+        addr(r, rif, ra + "/29")
+        route(cns, "default", "via", ra)
+        clients[h] = {"ns": cns, "if": cif, "addr": ca}
+    rsif, sif = "twf%srs" % tag, "twf%ss" % tag
+    veth(rsif, r, sif, srv)
+    nat_a, sa = "203.0.113.%d" % (8 * m + 1), "203.0.113.%d" % (8 * m + 2)
+    addr(r, rsif, nat_a + "/29")
+    addr(srv, sif, sa + "/29")
+    sysctl(r, "net.ipv4.ip_forward", 1)
+    sh(nsx(r, "iptables", "-t", "nat", "-A", "POSTROUTING", "-o", rsif, "-j", "MASQUERADE"))
+    return r, srv, clients, rsif, nat_a, sa
+
+
+def recycle_drops(pkts, src_ip, window=60.0):
+    """SYNs a per-host timestamp check (removed tcp_tw_recycle) would have dropped: TSval older than the
+    newest TSval seen from the same address in the last `window` s."""
+    newest = None
+    drops = []
+    for p in pkts:
+        if not p["src"].startswith(src_ip + ":") or p["tsval"] is None:
+            continue
+        if p["flags"] & SYN and not p["flags"] & ACK and newest is not None and p["t"] - newest[1] < window \
+                and serial_lt(p["tsval"], newest[0]):
+            drops.append({"frame": p["frame"], "tsval": p["tsval"], "newest_tsval": newest[0],
+                          "newest_frame": newest[2], "behind_ticks": serial_diff(newest[0], p["tsval"])})
+        if newest is None or serial_lt(newest[0], p["tsval"]):
+            newest = (p["tsval"], p["t"], p["frame"])
+    return drops
+
+
+def s_nat(shifted):
+    name = "nat-hosts" if shifted else "nat-kernel-default"
+    tag, idx, m = ("nh", 10, 1) if shifted else ("nd", 13, 2)
+    r, srv, cl, rsif, nat_a, sa = nat_topology(tag, idx, m)
+    hostcfg = {"a": {"shift": 0, "div": 1}, "b": {"shift": 5000000, "div": 1}, "c": {"shift": 3000000, "div": 10}}
+    if shifted:
+        for h in cl.values():
+            sysctl(h["ns"], "net.ipv4.tcp_timestamps", 2)
+    cap_file = name + ".pcap"
+    path = os.path.join(OUT, cap_file)
+    allns = [r, srv] + [h["ns"] for h in cl.values()]
+    n0 = {n: nstat(n) for n in allns}
+    nfq = None
+    if shifted:
+        ready = os.path.join(OUT, name + ".tmp.ready")
+        if os.path.exists(ready):
+            os.unlink(ready)
+        sh(nsx(r, "iptables", "-A", "FORWARD", "-p", "tcp", "-j", "NFQUEUE", "--queue-num", "5", "--queue-bypass"))
+        cfg = {"queue": 5, "timeout": 60, "ready_file": ready, "log": os.path.join(OUT, name + ".tmp.log"),
+               "hosts": {cl[h]["addr"]: {"shift": hostcfg[h]["shift"] & 0xFFFFFFFF, "div": hostcfg[h]["div"]} for h in cl}}
+        nfq = subprocess.Popen(nsx(r, PY, os.path.join(HERE, "findings_tsshift.py"), json.dumps(cfg)),
+                               stderr=subprocess.PIPE, text=True)
+        t0 = time.time()
+        while not os.path.exists(ready) and time.time() - t0 < 10:
+            time.sleep(0.1)
+        os.unlink(ready)
+    side = {h: Capture(cl[h]["ns"], cl[h]["if"], os.path.join(OUT, "%s.%s.tmp.pcap" % (name, h))) for h in cl}
+    cap = Capture(r, rsif, path)
+    per_host = 6
+    server_p = Bg(srv, "server", addr=sa, port=PORT, modes=["close-first"], count=3 * per_host, timeout=20)
+    procs = {}
+    for k, h in enumerate("abc"):
+        plan = [["%s%d" % (h, i + 1), None] for i in range(per_host)]
+        procs[h] = Bg(cl[h]["ns"], "sequence", dst=sa, port=PORT, plan=plan, gap=0.3, close="server",
+                      start_delay=0.1 * k)
+    cev = {h: procs[h].join(timeout=60) for h in procs}
+    sev = server_p.join(timeout=30)
+    cap.stop()
+    for c in side.values():
+        c.stop()
+    if nfq:
+        nfq.terminate()
+        nfq.wait(timeout=10)
+    n1 = {n: nstat(n) for n in allns}
+    ns_del(*allns)
+    # which host opened which connection: match SYN ISNs seen on each client's own veth
+    isn_host = {}
+    for h in cl:
+        sp = os.path.join(OUT, "%s.%s.tmp.pcap" % (name, h))
+        for p in packets(sp):
+            if p["flags"] & SYN and not p["flags"] & ACK:
+                isn_host[p["seq"]] = h
+        os.unlink(sp)
+    for f in (os.path.join(OUT, name + ".tmp.log"),):
+        if os.path.exists(f):
+            os.unlink(f)
+    pk = packets(path)
+    incs = incarnations(pk)
+    hosts = {}
+    notes = {}
+    for i, c in enumerate(incs):
+        h = isn_host.get(c["pkts"][0]["seq"])
+        notes[i] = "host %s (%s)" % (h.upper(), cl[h]["addr"]) if h else "host unknown"
+        syn = c["pkts"][0]
+        hosts.setdefault(h.upper(), []).append({"client_port": int(c["client"].rsplit(":", 1)[1]),
+                                                "syn_frame": c["syn_frame"], "syn_tsval": syn["tsval"]})
+    drops = recycle_drops(pk, nat_a)
+    j = base(name, cap_file, "", "")
+    j["connections"] = conn_rows(incs, notes)
+    j["nstat"] = {n: nstat_delta(n0[n], n1[n]) for n in allns}
+    j["events"] = {"clients": cev, "server": sev[:2] + sev[-1:]}
+    j["topology"] = {"hosts": {h.upper(): {"ns": cl[h]["ns"], "addr": cl[h]["addr"]} for h in cl},
+                     "router": r, "nat_address": nat_a, "server": "%s:%d" % (sa, PORT),
+                     "capture_point": "router, server-facing veth %s (after MASQUERADE)" % rsif}
+    if shifted:
+        j["scenario"] = ("Three client hosts behind one MASQUERADE router each open 6 short connections to one "
+                         "server port (interleaved A,B,C,...); each host has its own TCP timestamp clock, so the "
+                         "server sees 3 clocks (one at a different rate) behind one address.")
+        j["made_with"] = ("Ethernet (veth), pcap, microsecond; capture on the router's server-facing veth (after NAT). "
+                          "Clients: net.ipv4.tcp_timestamps=2 (no per-connection offset: raw 1000 Hz clock, the same "
+                          "in every namespace of this kernel); per-host clocks emulated on the router by "
+                          "findings_tsshift.py (NFQUEUE in FORWARD, uses nfq.py): c2s TSval' = (TSval // div + shift) "
+                          "mod 2^32, s2c TSecr mapped back; host A: div 1, shift 0 (1000 Hz); host B: div 1, shift "
+                          "+5,000,000 (1000 Hz); host C: div 10, shift +3,000,000 (100 Hz).")
+        j["clock_mapping"] = {h.upper(): {"addr": cl[h]["addr"], "shift_ticks": hostcfg[h]["shift"],
+                                          "divisor": hostcfg[h]["div"], "rate_hz": 1000 // hostcfg[h]["div"]} for h in cl}
+        j["expect"] = [{"kind": "nat-clock-collision", "frames": [x["syn_frame"] for v in hosts.values() for x in v],
+                        "facts": {"address": nat_a, "hosts": 3, "rates_hz": {"A": 1000, "B": 1000, "C": 100},
+                                  "connections_per_host": {k: len(v) for k, v in hosts.items()},
+                                  "host_connections": hosts,
+                                  "recycle_drops": [d["frame"] for d in drops], "recycle_drop_details": drops}}]
+        j["none"] = none_but("nat-clock-collision")
+    else:
+        j["scenario"] = ("Control: the same NAT topology with kernel defaults (tcp_timestamps=1: every connection "
+                         "its own random TSval offset): one address, 18 connections, 18 unrelated clocks at 1000 Hz.")
+        j["made_with"] = ("Ethernet (veth), pcap, microsecond; capture on the router's server-facing veth (after NAT); "
+                          "all namespaces at kernel defaults (tcp_timestamps=1), no NFQUEUE.")
+        j["expect"] = [{"kind": "per-connection-timestamps", "frames": [],
+                        "facts": {"address": nat_a, "connections": len(incs), "note":
+                                  "every connection has its own clock (per-connection TSval offset, Linux >= 4.10 "
+                                  "default): twscope must say so and must NOT report several hosts"}}]
+        j["none"] = ALL_KINDS
+        j["facts_for_reference"] = {"true_hosts": 3, "host_connections": hosts,
+                                    "recycle_drops_if_tw_recycle_existed": [d["frame"] for d in drops]}
+    write_json(name, j)
+    return j
+
+
 SCENARIOS = {
     "reuse-server-tw": lambda: s_reuse_server_tw(False),
     "reuse-server-tw-late": lambda: s_reuse_server_tw(True),
@@ -407,6 +560,8 @@ SCENARIOS = {
     "port-exhaustion": lambda: s_port_exhaustion(False),
     "port-exhaustion-server-closes": lambda: s_port_exhaustion(True),
     "abortive-close": s_abortive,
+    "nat-kernel-default": lambda: s_nat(False),
+    "nat-hosts": lambda: s_nat(True),
 }
 BACKGROUND = {"reuse-server-tw-late"}  # long waits, run in a thread beside the others
 

@@ -298,8 +298,9 @@ def line_sink_server(addr, port, timeout=30):
     ev("done")
 
 
-def sequence(dst, port, plan, gap=0.15, close="server"):
-    """plan: list of [tag, sport] pairs; one short connection each, `gap` s apart."""
+def sequence(dst, port, plan, gap=0.15, close="server", start_delay=0.0):
+    """plan: list of [tag, sport] pairs (sport null: kernel's choice); one short connection each, `gap` s apart."""
+    time.sleep(start_delay)
     for tag, sport in plan:
         s, err, dt = _connect(dst, port, None, sport, reuse=True)
         if s is None:
