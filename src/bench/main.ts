@@ -2,7 +2,7 @@
 // benchmark step on each file in a fresh child process (so peak RSS is the step's own) and
 // prints a compact table. Add a step to STEPS to benchmark another stage.
 //
-//   node dist/bench/main.js                    all steps, default sizes (1M, 3M packets)
+//   node dist/bench/main.js                    all steps, default sizes (1M and 10M packets)
 //   node dist/bench/main.js --sizes 200000     custom sizes
 //   node dist/bench/main.js --steps 'read;read+decode'   (step names separated by ';')
 //   node dist/bench/main.js --child <step> <file>   (internal: run one step, print JSON)
@@ -14,6 +14,8 @@ import { fileURLToPath } from 'node:url';
 import { generateCapture } from './gen.js';
 import { readCaptures } from '../reader/index.js';
 import { PacketDecoder, Segment } from '../decode/index.js';
+import { analyze } from '../pipeline/analyze.js';
+import { rmSync } from 'node:fs';
 
 export interface StepResult {
   /** packets processed */
@@ -56,22 +58,55 @@ export const STEPS: BenchStep[] = [
     },
   },
   {
+    name: 'analyze',
+    run: async (file) => analyzeStep(file, true),
+  },
+  {
+    name: 'analyze (no detectors)',
+    run: async (file) => analyzeStep(file, false),
+  },
+  {
+    name: 'tcptrace -n',
+    external: true,
+    available: () => (spawnSync('tcptrace', ['-v'], { stdio: 'ignore' }).error ? 'tcptrace not installed' : true),
+    run: (file) => external('tcptrace', ['-n', file], (out) => `${out.split('\n').filter((l) => /^\s*\d+: /.test(l)).length} connections`),
+  },
+  {
     name: 'tshark -z conv,tcp',
     external: true,
     available: () => (spawnSync('tshark', ['--version'], { stdio: 'ignore' }).status === 0 ? true : 'tshark not installed'),
-    run: (file) =>
-      new Promise((resolve, reject) => {
-        const p = spawn('tshark', ['-r', file, '-q', '-z', 'conv,tcp'], { stdio: ['ignore', 'pipe', 'ignore'] });
-        let out = '';
-        p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-        p.on('error', reject);
-        p.on('close', () => {
-          const convs = out.split('\n').filter((l) => /<->/.test(l)).length;
-          resolve({ packets: -1, note: `${convs} conversations` });
-        });
-      }),
+    run: (file) => external('tshark', ['-r', file, '-q', '-z', 'conv,tcp'], (out) => `${out.split('\n').filter((l) => /<->/.test(l)).length} conversations`),
   },
 ];
+
+async function analyzeStep(file: string, detectors: boolean): Promise<StepResult> {
+  const db = path.join(outDir, `bench-${process.pid}.db`);
+  rmSync(db, { force: true });
+  const r = await analyze({
+    paths: [file], dbPath: db, packets: false, detectors,
+    options: { timeWait: 60, msl: 30, portLow: 32768, portHigh: 60999, idleTimeout: 300 },
+  });
+  rmSync(db, { force: true });
+  return { packets: r.frames, note: `${r.connections} connections, peak ${r.peakOpen} in memory` };
+}
+
+/** run a program, with its peak RSS from GNU time when available */
+function external(cmd: string, args: string[], note: (stdout: string) => string): Promise<StepResult & { maxRssKb?: number }> {
+  const haveTime = existsSync('/usr/bin/time');
+  const argv = haveTime ? ['-f', 'TWSCOPE_MAXRSS=%M', cmd, ...args] : args;
+  return new Promise((resolve, reject) => {
+    const p = spawn(haveTime ? '/usr/bin/time' : cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    p.on('error', reject);
+    p.on('close', () => {
+      const m = /TWSCOPE_MAXRSS=(\d+)/.exec(err);
+      resolve({ packets: -1, note: note(out), maxRssKb: m ? Number(m[1]) : undefined });
+    });
+  });
+}
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '../..');
@@ -115,7 +150,7 @@ function fmtNum(n: number): string {
 
 async function main(argv: string[]): Promise<void> {
   if (argv[0] === '--child') return child(argv[1], argv[2]);
-  let sizes = [1_000_000, 3_000_000];
+  let sizes = [1_000_000, 10_000_000];
   let stepNames = STEPS.map((s) => s.name);
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--sizes') sizes = argv[++i].split(',').map(Number);
@@ -146,8 +181,8 @@ async function main(argv: string[]): Promise<void> {
       let r: ChildOut;
       if (step.external) {
         const t0 = process.hrtime.bigint();
-        const s = await step.run(f.file);
-        r = { packets: f.packets, seconds: Number(process.hrtime.bigint() - t0) / 1e9, maxRssKb: -1, note: s.note };
+        const s = (await step.run(f.file)) as StepResult & { maxRssKb?: number };
+        r = { packets: f.packets, seconds: Number(process.hrtime.bigint() - t0) / 1e9, maxRssKb: s.maxRssKb ?? -1, note: s.note };
       } else r = await runChild(name, f.file);
       rows.push([
         path.basename(f.file),

@@ -31,7 +31,10 @@ export interface ReuseDetails {
   paws_ok: boolean;
   linux_verdict: 'accept' | 'ack' | 'challenge-ack';
   outcome: ReuseOutcome;
+  /** the SYN itself was answered with a SYN-ACK (not refused by the old state first) */
   accepted: boolean;
+  /** the new connection got established in the end (possibly after a reset and a retry) */
+  connected: boolean;
   syn_retries: number;
   delay: number | null;
   lost_last_ack: boolean;
@@ -90,9 +93,9 @@ export class ReuseDetector implements Detector {
     else linux = 'accept';
 
     const seen = readTrail(trail);
-    const accepted = seen.synAck !== null;
+    const connected = seen.synAck !== null;
     let outcome: ReuseOutcome;
-    if (accepted) outcome = seen.serverAck && seen.clientRst ? 'ack-rst-retry' : seen.retries > 0 ? 'retry' : 'syn-ack';
+    if (connected) outcome = seen.serverAck && seen.clientRst ? 'ack-rst-retry' : seen.retries > 0 ? 'retry' : 'syn-ack';
     else if (seen.serverRst !== null) outcome = 'rst';
     else if (seen.serverAck && seen.clientRst) outcome = 'ack-rst';
     else outcome = 'no-answer';
@@ -115,7 +118,8 @@ export class ReuseDetector implements Detector {
       paws_ok: pawsOk,
       linux_verdict: linux,
       outcome,
-      accepted,
+      accepted: outcome === 'syn-ack' || outcome === 'retry',
+      connected,
       syn_retries: seen.retries,
       delay: delay === null ? null : round(delay),
       lost_last_ack: lostLastAck,
@@ -123,7 +127,7 @@ export class ReuseDetector implements Detector {
       old_connection: prev.id,
     };
 
-    const severity = !accepted || outcome !== 'syn-ack' ? 'critical' : !isnAfterOld && tsvalNewer !== true ? 'warning' : 'info';
+    const severity = !connected || outcome !== 'syn-ack' ? 'critical' : !isnAfterOld && tsvalNewer !== true ? 'warning' : 'info';
     const twFrame = prev.lastAckFrame || (same ? (closer === 'client' ? prev.server.finFrame : prev.client.finFrame) : 0) || prev.lastFrame;
     const frames = frameList(twFrame, ...trail.slice(0, seen.endIndex + 1).map((s) => s.frame));
     this.out.finding({
@@ -189,10 +193,10 @@ function summarize(c: Conn, d: ReuseDetails): string {
   const why = d.isn_after_old ? 'its new sequence numbers start after the old ones' : d.tsval_newer ? 'its timestamp was newer than the old one' : '';
   let tail: string;
   if (d.lost_last_ack) {
-    tail = `, but the server never got the client's last ACK and was still in LAST-ACK, so it answered the new SYN with ${d.outcome === 'rst' ? 'a reset' : 'an ACK the client had to reset'}${d.accepted ? `; the connection started ${secs(d.delay ?? 0)} late` : ' and the connection failed'} (the lost-last-ACK failure, RFC 1337).`;
+    tail = `, but the server never got the client's last ACK and was still in LAST-ACK, so it answered the new SYN with ${d.outcome === 'rst' ? 'a reset' : 'an ACK the client had to reset'}${d.connected ? `; the connection started ${secs(d.delay ?? 0)} late` : ' and the connection failed'} (the lost-last-ACK failure, RFC 1337).`;
   } else if (d.outcome === 'syn-ack') {
     tail = why ? `; it was accepted at once, safely, because ${why}.` : '; it was accepted, but neither the sequence numbers nor the timestamps made it safe: a delayed segment of the old connection could have been taken as new data.';
-  } else if (d.accepted) {
+  } else if (d.connected) {
     tail = `; ${d.outcome === 'ack-rst-retry' ? "the old connection's state answered the SYN with a bare ACK, the client reset it and retried" : 'the SYN went unanswered and was retried'}, so the connection started ${secs(d.delay ?? 0)} late.`;
   } else if (d.outcome === 'rst') {
     tail = '; the SYN was refused with a reset.';

@@ -22,6 +22,8 @@ export interface AnalyzeParams {
   options: AnalysisOptions;
   /** also store every segment in the packets table */
   packets: boolean;
+  /** run the detectors (default true; false only to measure their cost) */
+  detectors?: boolean;
   onProgress?: (p: ReadProgress & { openConnections: number }) => void;
   signal?: AbortSignal;
 }
@@ -55,7 +57,7 @@ export async function analyze(params: AnalyzeParams): Promise<AnalyzeResult> {
   const store = new StoreClient();
   try {
     await store.open(params.dbPath, captureKey(params.paths));
-    const detectors: Detector[] = createDetectors(params.options);
+    const detectors: Detector[] = params.detectors === false ? [] : createDetectors(params.options);
     const segDetectors = detectors.filter((d) => d.onSegment);
     const reuseDetectors = detectors.filter((d) => d.onReuse);
     const endDetectors = detectors.filter((d) => d.onConnEnd);

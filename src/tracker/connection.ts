@@ -245,6 +245,7 @@ export function finishConn(c: Conn, now: number, timeWait: number, reason: EndRe
     if (c.activeCloser === 'server' || c.activeCloser === 'both') holderStart(sv, cl);
     if (c.activeCloser === 'client') c.lastAckFrame = sv.finAckedFrame;
     else if (c.activeCloser === 'server') c.lastAckFrame = cl.finAckedFrame;
+    else if (cl.finAckedFrame !== 0 && sv.finAckedFrame !== 0) c.lastAckFrame = Math.min(cl.finAckedFrame, sv.finAckedFrame);
     // a RST that ends TIME-WAIT early (RFC 1337 hazard) does not change when it started
     const first = Math.min(...starts);
     const last = Math.max(...starts);
@@ -314,7 +315,7 @@ function sideState(c: Conn, dir: 0 | 1, now: number): TcpStateName {
     if (c.server.isn !== -1) return me.pkts > 0 ? 'ESTABLISHED' : 'SYN_SENT';
   } else {
     if (me.isn !== -1) return 'SYN_RECV';
-    if (me.pkts === 0) return c.client.isn !== -1 ? 'LISTEN' : 'UNKNOWN';
+    if (me.pkts === 0) return 'UNKNOWN';
   }
   // picked up mid-stream: data flowing both ways means it was established
   return me.pkts > 0 && peer.pkts > 0 ? 'ESTABLISHED' : 'UNKNOWN';

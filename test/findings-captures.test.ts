@@ -1,0 +1,92 @@
+// Findings on real namespace captures (captures/findings/*.json says what each must show,
+// and which kinds must NOT appear): analyzed through the real CLI and database.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, describe, expect, it } from 'vitest';
+import { repoRoot } from './helpers/env.ts';
+
+interface Expect {
+  kind: string;
+  frames?: number[];
+  facts?: Record<string, unknown> & { per_syn?: Record<string, unknown>[]; count?: number };
+}
+interface Spec {
+  capture: string;
+  expect: Expect[];
+  none?: string[];
+  twscope_args?: string[];
+}
+interface Row {
+  kind: string;
+  severity: string;
+  frames: number[];
+  details: Record<string, unknown>;
+  summary: string;
+  wireshark_filter: string;
+}
+
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'twscope-findings-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+const dir = path.join(repoRoot, 'captures/findings');
+const specs = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.json')).sort() : [];
+
+function findingsOf(spec: Spec): Row[] {
+  const db = path.join(tmp, spec.capture + '.db');
+  rmSync(db, { force: true });
+  execFileSync(process.execPath, [path.join(repoRoot, 'bin/twscope.js'), 'analyze', path.join(dir, spec.capture), '--db', db, '-q', ...(spec.twscope_args ?? [])], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const d = new Database(db, { readonly: true });
+  const rows = d.prepare('SELECT kind, severity, frames, details, summary, wireshark_filter FROM findings').all() as Record<string, string>[];
+  d.close();
+  return rows.map((r) => ({ ...r, frames: JSON.parse(r.frames!), details: JSON.parse(r.details!) }) as Row);
+}
+
+/** the reuse facts the scenario states, compared with the finding's details */
+function reuseFacts(facts: Record<string, unknown>, d: Record<string, unknown>): void {
+  for (const k of ['holder', 'outcome', 'isn_after_old', 'tsval_newer', 'accepted'] as const) {
+    if (k in facts) expect(d[k], k).toEqual(facts[k]);
+  }
+  if (typeof facts.gap_s === 'number') expect(Math.abs((d.gap as number) - facts.gap_s)).toBeLessThan(0.002);
+}
+
+describe('findings on captures/findings', () => {
+  it('has scenario captures', () => expect(specs.length).toBeGreaterThan(0));
+  for (const file of specs) {
+    const spec = JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as Spec;
+    it(file, () => {
+      const rows = findingsOf(spec);
+      for (const kind of spec.none ?? []) {
+        expect(rows.filter((r) => r.kind === kind).map((r) => r.summary), `${kind} must not be reported`).toEqual([]);
+      }
+      for (const e of spec.expect) {
+        const ofKind = rows.filter((r) => r.kind === e.kind);
+        if (e.kind === 'port-exhaustion' || e.kind === 'nat-clock-collision') continue; // checked in detect-ports / detect-clocks tests
+        expect(ofKind.length, `${e.kind} reported`).toBeGreaterThan(0);
+        const perSyn = e.facts?.per_syn;
+        if (perSyn) {
+          expect(ofKind.length).toBe(e.facts?.count ?? perSyn.length);
+          for (const p of perSyn) {
+            const f = ofKind.find((r) => r.frames.includes(p.syn_frame as number));
+            expect(f, `finding with SYN frame ${p.syn_frame}`).toBeDefined();
+            if (e.kind === 'time-wait-reuse') reuseFacts({ ...e.facts, ...p }, f!.details);
+          }
+          continue;
+        }
+        const f = ofKind.find((r) => (e.frames ?? []).every((fr) => r.frames.includes(fr)));
+        expect(f, `${e.kind} with frames ${JSON.stringify(e.frames)}; got ${JSON.stringify(ofKind.map((r) => r.frames))}`).toBeDefined();
+        expect(f!.wireshark_filter).toMatch(/frame\.number|tcp\.port/);
+        if (e.kind === 'time-wait-reuse' && e.facts) {
+          reuseFacts(e.facts, f!.details);
+          if (e.facts.accepted === false || e.facts.outcome !== 'syn-ack') expect(f!.severity).toBe('critical');
+        }
+        if (e.kind === 'paws-violation' && e.facts) {
+          for (const k of ['tsval', 'ts_recent', 'direction'] as const) if (k in e.facts) expect(f!.details[k], k).toEqual(e.facts[k]);
+        }
+      }
+    });
+  }
+});

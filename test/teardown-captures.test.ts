@@ -1,0 +1,101 @@
+// Every teardown capture made with real Linux stacks (captures/teardown/*.json says what it
+// must show) is analyzed through the real CLI and database, and its connection table checked.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, describe, expect, it } from 'vitest';
+import { repoRoot } from './helpers/env.ts';
+
+interface ExpectConn {
+  client: string;
+  server: string;
+  first_frame?: number;
+  active_closer?: string | null;
+  close_kind?: string;
+  rst_by?: string | null;
+  first_fin_frame?: number | null;
+  peer_fin_frame?: number | null;
+  last_ack_frame?: number | null;
+  rst_frame?: number | null;
+  fin_retransmissions?: number;
+  client_pkts?: number;
+  server_pkts?: number;
+  client_bytes?: number;
+  server_bytes?: number;
+  end_state?: { client: string; server: string };
+}
+
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'twscope-teardown-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+export function splitEndpoint(s: string): [string, number] {
+  const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(s);
+  if (!m) throw new Error(`bad endpoint ${s}`);
+  return [m[1]!, Number(m[2])];
+}
+
+export function analyzeToDb(capture: string, extra: string[] = []): string {
+  const db = path.join(tmp, path.basename(capture) + '.db');
+  rmSync(db, { force: true });
+  execFileSync(process.execPath, [path.join(repoRoot, 'bin/twscope.js'), 'analyze', capture, '--db', db, '-q', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+  return db;
+}
+
+const norm = (s: string | undefined): string | undefined => s?.replace(/-/g, '_').toUpperCase();
+
+for (const folder of ['teardown', 'findings']) {
+  const dir = path.join(repoRoot, 'captures', folder);
+  const specs = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.json')).sort() : [];
+  describe(`connection tables of captures/${folder}`, () => {
+    it('has scenario captures', () => expect(specs.length).toBeGreaterThan(0));
+    for (const spec of specs) {
+      const exp = JSON.parse(readFileSync(path.join(dir, spec), 'utf8')) as { capture: string; connections: ExpectConn[]; tw?: number };
+      it(`${spec}: ${exp.connections.length} connection(s)`, () => {
+        const db = analyzeToDb(path.join(dir, exp.capture));
+        const d = new Database(db, { readonly: true });
+        try {
+          for (const e of exp.connections) {
+            const [cip, cport] = splitEndpoint(e.client);
+            const [sip, sport] = splitEndpoint(e.server);
+            const rows = d
+              .prepare('SELECT * FROM connections WHERE client_ip = ? AND client_port = ? AND server_ip = ? AND server_port = ? ORDER BY first_frame')
+              .all(cip, cport, sip, sport) as Record<string, unknown>[];
+            const row = e.first_frame !== undefined ? rows.find((r) => r.first_frame === e.first_frame) : rows[0];
+            expect(row, `${e.client} -> ${e.server} first frame ${e.first_frame}`).toBeDefined();
+            const r = row!;
+            const got: Record<string, unknown> = {};
+            const want: Record<string, unknown> = {};
+            const cmp = (k: string, g: unknown, w: unknown): void => {
+              if (w === undefined) return;
+              got[k] = g;
+              want[k] = w;
+            };
+            cmp('active_closer', r.active_closer, e.active_closer);
+            cmp('close_kind', r.close_kind, e.close_kind);
+            cmp('rst_by', r.rst_by, e.rst_by);
+            const finFrames = [r.client_fin_frame, r.server_fin_frame] as (number | null)[];
+            const activeIsServer = r.active_closer === 'server';
+            cmp('first_fin_frame', activeIsServer ? finFrames[1] : e.active_closer === 'both' ? Math.min(...finFrames.map((f) => f ?? Infinity)) : finFrames[0], e.first_fin_frame);
+            cmp('peer_fin_frame', activeIsServer ? finFrames[0] : e.active_closer === 'both' ? Math.max(...finFrames.map((f) => f ?? -1)) : finFrames[1], e.peer_fin_frame);
+            cmp('last_ack_frame', r.last_ack_frame, e.last_ack_frame);
+            cmp('rst_frame', r.rst_frame, e.rst_frame);
+            if (e.fin_retransmissions !== undefined && e.active_closer && e.active_closer !== 'both') {
+              const passiveCount = (activeIsServer ? r.client_fin_count : r.server_fin_count) as number;
+              cmp('fin_retransmissions', Math.max(0, passiveCount - 1), e.fin_retransmissions);
+            }
+            for (const k of ['client_pkts', 'server_pkts', 'client_bytes', 'server_bytes'] as const) cmp(k, r[k], e[k]);
+            if (e.end_state) {
+              cmp('client_state', r.client_state, norm(e.end_state.client));
+              cmp('server_state', r.server_state, norm(e.end_state.server));
+            }
+            expect(got, `${spec} ${e.client}`).toEqual(want);
+          }
+        } finally {
+          d.close();
+        }
+      });
+    }
+  });
+}
