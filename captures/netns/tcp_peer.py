@@ -132,10 +132,11 @@ def client(a):
     if a.bind:
         s.bind(addr(a.bind)[1])
     s.settimeout(a.timeout)
+    t_conn = time.time()
     try:
         s.connect(da)
     except (ConnectionRefusedError, socket.timeout, OSError) as e:
-        log("client", "connect failed:", type(e).__name__, e)
+        log("client", "connect failed after %.3f s:" % (time.time() - t_conn), type(e).__name__, e)
         s.close()
         return 0
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
