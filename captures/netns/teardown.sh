@@ -202,6 +202,7 @@ s_open_at_end() {
   twt_bg twt-s 30 $PEER server --listen $S4:8072 --actions "recv:100,send:400,sleep:4,close" 2>>"$WORK/peers.log"; local s2=$TWT_BG_PID
   twt_wait_port twt-s 8071; twt_wait_port twt-s 8072
   twt_bg twt-c 30 $PEER client --bind $C4:40071 --connect $S4:8071 --actions "send:100,recv:400,sleep:4,close" 2>>"$WORK/peers.log"; local c1=$TWT_BG_PID
+  sleep 0.3   # keep the two connections in a fixed order
   twt_bg twt-c 30 $PEER client --bind $C4:40072 --connect $S4:8072 --actions "send:100,shutwr,recv:400,sleep:4,close" 2>>"$WORK/peers.log"; local c2=$TWT_BG_PID
   sleep 1
   finish $TWT_CAP_PID
