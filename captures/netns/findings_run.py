@@ -60,7 +60,12 @@ def reuse_facts(old, new, holder):
     s_end = max(((p["seq"] + p["len"] + (1 if p["flags"] & (SYN | FIN) else 0)) & 0xFFFFFFFF for p in old_s),
                 key=lambda x: serial_diff(x, old_s[0]["seq"]))
     last_c_ts = next((p["tsval"] for p in reversed(old_c) if p["tsval"] is not None), None)
-    f = {"holder": holder, "tw_start_frame": tw["frame"] if tw else None,
+    basis = "active closer's ACK of the peer's FIN"
+    if tw is None:  # last ACK not captured: TIME-WAIT counted from the peer's (first) FIN
+        fins = [p for p in old["pkts"] if p["flags"] & FIN]
+        tw = next((p for p in fins if p["src"] != fins[0]["src"]), None) if fins else None
+        basis = "peer's FIN (the active closer's last ACK is not in the capture)"
+    f = {"holder": holder, "tw_start_frame": tw["frame"] if tw else None, "tw_start_basis": basis,
          "gap_s": round(syn["t"] - tw["t"], 6) if tw else None,
          "old_client_seq_end": c_end, "new_isn": syn["seq"], "isn_after_old": not serial_lt(syn["seq"], c_end) and syn["seq"] != c_end,
          "isn_minus_old_end": serial_diff(syn["seq"], c_end),
@@ -551,6 +556,218 @@ def s_nat(shifted):
     return j
 
 
+# ============================================================ 4. lost last ACK + reuse
+def s_lost_last_ack():
+    name = "lost-last-ack-reuse"
+    c, s, ca, sa, cif, sif = pair("la", 9)
+    sysctl(c, "net.ipv4.tcp_tw_reuse", 1)
+    sysctl(c, "net.ipv4.ip_local_port_range", "40600 40600")
+    cap_file = name + ".pcap"
+    path = os.path.join(OUT, cap_file)
+    n0 = {c: nstat(c), s: nstat(s)}
+    ready = os.path.join(OUT, name + ".tmp.ready")
+    qlog = os.path.join(OUT, name + ".tmp.log")
+    if os.path.exists(ready):
+        os.unlink(ready)
+    sh(nsx(c, "iptables", "-A", "INPUT", "-p", "tcp", "-s", sa, "--sport", str(PORT), "-j", "NFQUEUE",
+           "--queue-num", "6", "--queue-bypass"))
+    sh(nsx(c, "iptables", "-A", "OUTPUT", "-p", "tcp", "-d", sa, "--dport", str(PORT), "-j", "NFQUEUE",
+           "--queue-num", "6", "--queue-bypass"))
+    nfq = subprocess.Popen(nsx(c, PY, os.path.join(HERE, "findings_lastack.py"),
+                               json.dumps({"queue": 6, "server": sa, "port": PORT, "timeout": 30,
+                                           "ready_file": ready, "log": qlog})), stderr=subprocess.PIPE, text=True)
+    t0 = time.time()
+    while not os.path.exists(ready) and time.time() - t0 < 10:
+        time.sleep(0.1)
+    os.unlink(ready)
+    cap = Capture(s, sif, path)
+    srv = Bg(s, "server", addr=sa, port=PORT, modes=["wait-eof", "close-first"], count=2, timeout=30)
+    cev = run_sock(c, "lost_last_ack", dst=sa, port=PORT, drop_rule=[], reconnect_after=0.2, step=0.2,
+                   max_attempts=30)
+    ss_s = sh(nsx(s, "ss", "-tan"))
+    sev = srv.join()
+    time.sleep(0.5)
+    cap.stop()
+    nfq.terminate()
+    nfq.wait(timeout=10)
+    qev = [json.loads(l) for l in open(qlog)]
+    os.unlink(qlog)
+    n1 = {c: nstat(c), s: nstat(s)}
+    ns_del(c, s)
+    pk = packets(path)
+    incs = incarnations(pk)
+    j = base(name, cap_file, "", "")
+    j["scenario"] = ("The client closes first; its last ACK (and its later ACKs of the server's FIN "
+                     "retransmissions) is dropped before it leaves the client, so the server stays in LAST-ACK "
+                     "retransmitting its FIN; the client (tcp_tw_reuse=1, one-port range 40600) reuses the 4-tuple "
+                     "from its TIME-WAIT as soon as connect() allows it, and its SYN reaches the server still in LAST-ACK.")
+    j["made_with"] = ("Ethernet (veth), pcap, microsecond; capture in the server namespace on %s, so the dropped ACKs "
+                      "never appear: they are dropped in the client namespace's OUTPUT chain (before the client's "
+                      "veth) by findings_lastack.py (NFQUEUE via nfq.py), which drops exactly the pure ACKs whose "
+                      "acknowledgment number acknowledges the server's FIN; nothing else is touched. Client: "
+                      "tcp_tw_reuse=1, ip_local_port_range='40600 40600', tcp_timestamps=1. Linux 6.18 both ends."
+                      % sif)
+    j["dropped_by_nfqueue"] = [q for q in qev if q["verdict"] == "drop"]
+    j["connections"] = conn_rows(incs, {0: "client closes first; its last ACK is lost", 1: "reuse while the server is in LAST-ACK"})
+    j["nstat"] = {c: nstat_delta(n0[c], n1[c]), s: nstat_delta(n0[s], n1[s])}
+    j["events"] = {"client": cev, "server": sev}
+    old, new = incs[0], incs[1] if len(incs) > 1 else None
+    cl = old["client"]
+    sfins = [p for p in old["pkts"] if p["src"] != cl and p["flags"] & FIN]
+    j["wire"] = [{"frame": p["frame"], "t": round(p["t"] - pk[0]["t"], 6), "dir": "c2s" if p["src"] == cl else "s2c",
+                  "flags": fl(p), "seq": p["seq"], "ack": p["ack"], "len": p["len"], "tsval": p["tsval"], "tsecr": p["tsecr"]}
+                 for p in pk if p["frame"] >= (sfins[0]["frame"] - 1 if sfins else 0)][:40]
+    j["ss_server_after"] = ss_s
+    if new is not None:
+        facts, frames = reuse_facts(old, new, "client")
+        fails = [e for e in cev if e["ev"] == "connect-failed"]
+        facts["connect_attempts_failed"] = len(fails)
+        facts["connect_errno"] = fails[0]["err"] if fails else None
+        facts["server_fin_frames"] = [p["frame"] for p in sfins]
+        facts["server_fin_retransmissions"] = len(sfins) - 1
+        facts["peer_state_at_syn"] = "LAST-ACK"
+        j["expect"] = [
+            {"kind": "lost-last-ack", "frames": [p["frame"] for p in sfins],
+             "facts": {"passive_closer": "server", "fin_retransmissions": len(sfins) - 1,
+                       "first_fin_frame": sfins[0]["frame"]}},
+            {"kind": "time-wait-reuse", "frames": frames, "facts": facts}]
+    j["none"] = none_but("time-wait-reuse", "lost-last-ack")
+    write_json(name, j)
+    return j
+
+
+# ============================================================ 5. PAWS
+def paws_sim(pkts, client, window=1):
+    """RFC 7323 TS.Recent per receiver (server side: c2s segments), from a receiver-side capture."""
+    ts_recent = None
+    last_ack_sent = None
+    out = []
+    for p in pkts:
+        if p["src"] != client:
+            if p["flags"] & ACK:
+                last_ack_sent = p["ack"]
+            continue
+        if p["tsval"] is None or p["flags"] & SYN:
+            if p["flags"] & SYN and p["tsval"] is not None:
+                ts_recent = p["tsval"]
+            continue
+        if ts_recent is not None and serial_lt(p["tsval"], ts_recent) and not p["flags"] & RST:
+            behind = serial_diff(ts_recent, p["tsval"])
+            out.append({"frame": p["frame"], "seq": p["seq"], "len": p["len"], "tsval": p["tsval"],
+                        "ts_recent": ts_recent, "behind_ticks": behind, "linux_drop": behind > window})
+            continue
+        if (ts_recent is None or not serial_lt(p["tsval"], ts_recent)) and \
+                (last_ack_sent is None or not serial_lt(last_ack_sent, p["seq"])):
+            ts_recent = p["tsval"]
+    return out
+
+
+def s_paws():
+    name = "paws-delayed"
+    tag = "pw"
+    c, r, s = "twf-pw-c", "twf-pw-r", "twf-pw-s"
+    for n in (c, r, s):
+        ns_add(n)
+    veth("twfpwc", c, "twfpwrc", r)
+    veth("twfpwrs", r, "twfpws", s)
+    ca, rca = "198.51.100.129", "198.51.100.130"
+    rsa, sa = "203.0.113.25", "203.0.113.26"
+    addr(c, "twfpwc", ca + "/29")
+    addr(r, "twfpwrc", rca + "/29")
+    addr(r, "twfpwrs", rsa + "/29")
+    addr(s, "twfpws", sa + "/29")
+    route(c, "default", "via", rca)
+    route(s, "198.51.100.128/29", "via", rsa)
+    sysctl(r, "net.ipv4.ip_forward", 1)
+    cap_file = name + ".pcapng"
+    raw = os.path.join(OUT, name + ".tmp.pcap")
+    path = os.path.join(OUT, cap_file)
+    ready = os.path.join(OUT, name + ".tmp.ready")
+    qlog = os.path.join(OUT, name + ".tmp.log")
+    if os.path.exists(ready):
+        os.unlink(ready)
+    sh(nsx(r, "iptables", "-A", "FORWARD", "-p", "tcp", "-s", ca, "-j", "NFQUEUE", "--queue-num", "7",
+           "--queue-bypass"))
+    plan = {"delay": [20], "dup_now": [40], "dup_late": [60], "forge": [80], "late_s": 0.4, "forge_back": 1000000}
+    cfg = dict(plan, queue=7, client=ca, timeout=30, log=qlog, ready_file=ready)
+    nfq = subprocess.Popen(nsx(r, PY, os.path.join(HERE, "findings_paws.py"), json.dumps(cfg)),
+                           stderr=subprocess.PIPE, text=True)
+    t0 = time.time()
+    while not os.path.exists(ready) and time.time() - t0 < 10:
+        time.sleep(0.1)
+    os.unlink(ready)
+    allns = [c, r, s]
+    n0 = {n: nstat(n) for n in allns}
+    cap = Capture(s, "twfpws", raw, nano=True)
+    srv = Bg(s, "line_sink_server", addr=sa, port=PORT, timeout=30)
+    cev = run_sock(c, "trickle", dst=sa, port=PORT, secs=1.5, every=0.01, size=1000, src=ca, sport=40031)
+    sev = srv.join()
+    time.sleep(0.6)
+    cap.stop()
+    nfq.terminate()
+    try:
+        _, nerr = nfq.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        nfq.kill()
+        nerr = ""
+    n1 = {n: nstat(n) for n in allns}
+    ns_del(*allns)
+    qev = [json.loads(l) for l in open(qlog)]
+    os.unlink(qlog)
+    sh(["editcap", "-F", "pcapng", raw, path])
+    os.unlink(raw)
+    pk = packets(path)
+    incs = incarnations(pk)
+    client = incs[0]["client"]
+    viol = paws_sim(pk, client)
+    # label each violation with what the router did
+    for v in viol:
+        lab = []
+        for q in qev:
+            if q["seq"] == v["seq"]:
+                if q["action"] == "forge" and v["tsval"] == q["forged_tsval"]:
+                    lab.append("forged old TSval (scapy)")
+                elif q["action"] != "forge" and v["tsval"] == q["tsval"]:
+                    lab.append({"delay": "delayed original", "dup_late": "late duplicate",
+                                "dup_now": "immediate duplicate"}[q["action"]])
+        v["what"] = ", ".join(lab) or "other (e.g. a retransmission overtaken by newer data)"
+    j = base(name, cap_file, "", "")
+    j["scenario"] = ("A live connection with timestamps: the client trickles 1000-byte segments every 10 ms through a "
+                     "router that delays data segment #20 by 400 ms, duplicates #40 at once, duplicates #60 400 ms "
+                     "late and, before #80, injects a copy of it whose TSval is 1,000,000 ticks old (built with scapy); "
+                     "the server's PAWS drops the late and forged ones.")
+    j["made_with"] = ("Ethernet (veth), pcapng (tcpdump, converted with editcap -F pcapng), nanosecond; capture in the "
+                      "SERVER (receiver) namespace on twfpws, so it shows what the receiver got, in arrival order. "
+                      "Router twf-pw-r: NFQUEUE in FORWARD (client->server) handled by findings_paws.py (uses "
+                      "nfq.py); defaults everywhere (tcp_timestamps=1).")
+    j["connections"] = conn_rows(incs)
+    j["router_actions"] = qev
+    strict = [v["frame"] for v in viol]
+    j["expect"] = [{"kind": "paws-violation", "frames": [v["frame"]],
+                    "facts": {"direction": "c2s", "tsval": v["tsval"], "ts_recent": v["ts_recent"],
+                              "behind_ticks": v["behind_ticks"], "behind_s_at_1000Hz": v["behind_ticks"] / 1000.0,
+                              "strict_rfc7323": True, "linux_drop": v["linux_drop"], "what": v["what"],
+                              "seq": v["seq"], "len": v["len"]}} for v in viol]
+    j["none"] = none_but("paws-violation", "lost-last-ack")
+    tail_fins = [p for p in pk if p["src"] != client and p["flags"] & FIN]
+    tail_rst = [p["frame"] for p in pk if p["flags"] & RST]
+    j["may"] = {"lost-last-ack": "the server's FIN was sent %d time(s) (frames %s): a tail loss probe fired "
+                                 "before the client's ACK, slowed by the NFQUEUE, arrived; the ACK was not lost"
+                                 % (len(tail_fins), [p["frame"] for p in tail_fins]) if len(tail_fins) > 1 else "n/a",
+                "trailing_rst_frames": tail_rst,
+                "note": "a RST from the server after both FINs (answering a late duplicate ACK of its FIN "
+                        "retransmission after it had closed) is not an abortive close"}
+    j["nstat"] = {n: nstat_delta(n0[n], n1[n]) for n in allns}
+    j["events"] = {"client": cev, "server": sev}
+    j["check"] = {"paws_violations_in_capture_linux": sum(1 for v in viol if v["linux_drop"]),
+                  "server_TcpExtPAWSEstab": j["nstat"][s]["TcpExtPAWSEstab"],
+                  "frames": strict}
+    if nerr:
+        j["nfq_stderr"] = nerr[-1000:]
+    write_json(name, j)
+    return j
+
+
 SCENARIOS = {
     "reuse-server-tw": lambda: s_reuse_server_tw(False),
     "reuse-server-tw-late": lambda: s_reuse_server_tw(True),
@@ -560,6 +777,8 @@ SCENARIOS = {
     "port-exhaustion": lambda: s_port_exhaustion(False),
     "port-exhaustion-server-closes": lambda: s_port_exhaustion(True),
     "abortive-close": s_abortive,
+    "paws-delayed": s_paws,
+    "lost-last-ack-reuse": s_lost_last_ack,
     "nat-kernel-default": lambda: s_nat(False),
     "nat-hosts": lambda: s_nat(True),
 }

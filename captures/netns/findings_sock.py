@@ -199,23 +199,26 @@ def bulk_then_reconnect(dst, port, src, sport, nbytes):
 
 
 def lost_last_ack(dst, port, drop_rule, reconnect_after=1.5, step=0.25, max_attempts=20):
-    """Client closes first; its last ACK (and every later pure ACK) is dropped by an iptables rule
-    in this namespace's OUTPUT chain; the rule is removed immediately before each reconnect attempt
-    and put back if connect() fails synchronously."""
+    """Client closes first and reconnects (kernel-chosen port) as soon as connect() allows it.
+    The last ACK is lost either by findings_lastack.py (drop_rule empty) or by an iptables rule in this
+    namespace's OUTPUT chain that is removed immediately before each reconnect attempt (racy)."""
     s, err, dt = _connect(dst, port)
     ev("connected", tag="c1", local="%s:%d" % s.getsockname()[:2])
     s.sendall(b"GET / HTTP/1.0\r\n\r\n")
     s.recv(65536)
-    subprocess.run(["iptables", "-I", "OUTPUT"] + drop_rule, check=True, timeout=10)
-    ev("drop-rule-added")
+    if drop_rule:
+        subprocess.run(["iptables", "-I", "OUTPUT"] + drop_rule, check=True, timeout=10)
+        ev("drop-rule-added")
     s.close()
     ev("closed", tag="c1")
     time.sleep(reconnect_after)
     for a in range(max_attempts):
-        subprocess.run(["iptables", "-D", "OUTPUT"] + drop_rule, check=True, timeout=10)
+        if drop_rule:
+            subprocess.run(["iptables", "-D", "OUTPUT"] + drop_rule, check=True, timeout=10)
         s, err, dt = _connect(dst, port, timeout=10)
         if s is None:
-            subprocess.run(["iptables", "-I", "OUTPUT"] + drop_rule, check=True, timeout=10)
+            if drop_rule:
+                subprocess.run(["iptables", "-I", "OUTPUT"] + drop_rule, check=True, timeout=10)
             ev("connect-failed", tag="c2", attempt=a, errno=err.errno,
                err=errno.errorcode.get(err.errno, "?"), connect_s=round(dt, 6))
             time.sleep(step)
