@@ -31,8 +31,9 @@ export class Side {
   synTs = 0;
   /** SYN transmissions with the current ISN (1 = no retransmission) */
   synCount = 0;
-  /** first frame of the last SYN transmission (for handshake RTT) */
+  /** time of the last SYN transmission (for handshake RTT) and of the one before it */
   lastSynTs = 0;
+  prevSynTs = 0;
 
   /** sequence space seen: seqKnown once any segment from this side was seen */
   seqKnown = false;
@@ -311,11 +312,16 @@ function sideState(c: Conn, dir: 0 | 1, now: number): TcpStateName {
   if (peer.finFrame !== 0) return 'CLOSE_WAIT';
   if (c.established) return 'ESTABLISHED';
   if (dir === 0) {
-    if (me.isn !== -1 && c.server.isn === -1) return 'SYN_SENT';
+    if (me.isn !== -1 && c.server.isn === -1) {
+      // unanswered: Linux backs off exponentially; far past the next retransmission it has given up
+      const step = me.prevSynTs !== 0 ? me.lastSynTs - me.prevSynTs : 1;
+      return now - me.lastSynTs > Math.max(3, 2.5 * step) ? 'CLOSED' : 'SYN_SENT';
+    }
     if (c.server.isn !== -1) return me.pkts > 0 ? 'ESTABLISHED' : 'SYN_SENT';
   } else {
     if (me.isn !== -1) return 'SYN_RECV';
-    if (me.pkts === 0) return 'UNKNOWN';
+    // no packet from the server: it holds no state for this 4-tuple
+    if (me.pkts === 0) return 'CLOSED';
   }
   // picked up mid-stream: data flowing both ways means it was established
   return me.pkts > 0 && peer.pkts > 0 ? 'ESTABLISHED' : 'UNKNOWN';

@@ -428,6 +428,7 @@ function update(c: Conn, dir: 0 | 1, seg: Segment): void {
       me.synCount = 1;
       me.nextSeq = segEnd;
     } else me.synCount++;
+    me.prevSynTs = me.lastSynTs;
     me.lastSynTs = ts;
     me.mss = seg.mss;
     me.wscale = seg.wscale;
