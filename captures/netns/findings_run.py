@@ -810,6 +810,8 @@ def main(names):
             run(n)
     for t in threads:
         t.join(timeout=300)
+    import findings_readme
+    findings_readme.main()
     return 0 if all(v == "ok" for v in results.values()) else 1
 
 
