@@ -22,7 +22,7 @@ type Reply = { op: 'opened'; captureId: number; firstConnId: number } | { op: 'c
 
 const CONN_BATCH = 1024;
 const PACKET_BATCH = 4096;
-const MAX_IN_FLIGHT = 16;
+const MAX_IN_FLIGHT = 4;
 
 export class StoreError extends Error {
   constructor(message: string, readonly code?: string) {

@@ -105,7 +105,7 @@ export class StoreWriter {
     // and a killed run is rolled back by SQLite on next open
     this.db.pragma('journal_mode = DELETE');
     this.db.pragma('synchronous = NORMAL');
-    this.db.pragma('cache_size = -65536');
+    this.db.pragma('cache_size = -16384');
     this.db.pragma('temp_store = MEMORY');
     const version = this.db.pragma('user_version', { simple: true }) as number;
     this.db.exec(schemaSQL());
