@@ -4,6 +4,7 @@ import { registerPackets } from './packets.js';
 import { registerAnalyze } from './analyze.js';
 import { registerQuery } from './query.js';
 import { registerSchema } from './schema.js';
+import { registerReport } from './report.js';
 import { VERSION } from '../version.js';
 
 const program = new Command();
@@ -19,6 +20,7 @@ registerAnalyze(program);
 registerQuery(program);
 registerPackets(program);
 registerSchema(program);
+registerReport(program);
 
 process.on('unhandledRejection', die);
 process.on('uncaughtException', die);

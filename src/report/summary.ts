@@ -17,6 +17,8 @@ export interface Summary {
   top_services: { server: string; connections: number; client_first: number; server_first: number; resets: number }[];
   top_clients: { client: string; connections: number }[];
   findings: { kind: string; severity: string; count: number }[];
+  /** the most severe finding (earliest first among equals): what a person should read first */
+  worst: { kind: string; severity: string; summary: string; frames: number[]; wireshark_filter: string } | null;
 }
 
 export function buildSummary(db: Database.Database, captureId: number): Summary {
@@ -52,6 +54,18 @@ export function buildSummary(db: Database.Database, captureId: number): Summary 
        ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, count DESC, kind`,
     )
     .all(captureId) as { kind: string; severity: string; count: number }[];
+  const w = db
+    .prepare(
+      `SELECT kind, severity, summary, frames, wireshark_filter FROM findings WHERE capture_id = ?
+       ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, ts, id LIMIT 1`,
+    )
+    .get(captureId) as { kind: string; severity: string; summary: string | null; frames: string | null; wireshark_filter: string | null } | undefined;
+  let worstFrames: number[] = [];
+  try {
+    worstFrames = w?.frames ? (JSON.parse(w.frames) as number[]) : [];
+  } catch {
+    worstFrames = [];
+  }
   return {
     capture_id: captureId,
     path: cap.path,
@@ -69,6 +83,7 @@ export function buildSummary(db: Database.Database, captureId: number): Summary 
     })),
     top_clients: clients.map((c) => ({ client: c.client_ip, connections: c.n })),
     findings,
+    worst: w ? { kind: w.kind, severity: w.severity, summary: w.summary ?? '', frames: worstFrames, wireshark_filter: w.wireshark_filter ?? '' } : null,
   };
 }
 
@@ -100,9 +115,21 @@ const n = (v: number): string => v.toLocaleString('en-US');
 export function renderSummaryText(s: Summary, st: Style): string {
   const lines: string[] = [];
   const dur = s.duration === null ? '' : `, ${s.duration.toFixed(s.duration < 10 ? 3 : 1)} s`;
+  const sevStyle = (sev: string, text = sev): string => (sev === 'critical' ? st.red(text) : sev === 'warning' ? st.yellow(text) : st.dim(text));
   lines.push(`${st.bold('twscope')}  ${s.path.split('\n').join(' + ')}`);
   lines.push(`  ${n(s.packets)} packets, ${n(s.tcp_segments)} TCP segments, ${st.bold(n(s.connections))} connections${dur}`);
   if (s.damaged) lines.push(`  ${st.red('damaged:')} ${s.damaged}`);
+  // the verdict first: the worst finding in one sentence, with where to look
+  const w = s.worst;
+  if (w === null || w.severity === 'info') {
+    lines.push(`  ${st.green(st.bold('OK'))}  no problem found${w ? ' (informational notes only)' : ''}`);
+  } else {
+    lines.push(`  ${sevStyle(w.severity, st.bold(w.severity.toUpperCase()))}  ${w.summary}`);
+    if (w.wireshark_filter) lines.push(`  ${st.dim('wireshark:')} ${w.wireshark_filter}`);
+  }
+  if (s.findings.length) {
+    lines.push(`  findings: ${s.findings.map((f) => `${sevStyle(f.severity, f.kind)} ${f.severity === 'info' ? '' : `(${f.severity}) `}x${n(f.count)}`).join(', ')}`);
+  }
   const kinds = Object.entries(s.by_close_kind).map(([k, v]) => `${k} ${n(v)}`).join(', ');
   if (kinds) lines.push(`  closed by: ${kinds}`);
   const ac = s.active_closer;
@@ -114,14 +141,6 @@ export function renderSummaryText(s: Summary, st: Style): string {
   }
   if (s.top_services.length) {
     lines.push(`  top services: ${s.top_services.slice(0, 3).map((t) => `${t.server} (${n(t.connections)})`).join(', ')}`);
-  }
-  if (s.findings.length === 0) lines.push(`  ${st.green('no findings')}`);
-  else {
-    lines.push('  findings:');
-    for (const f of s.findings) {
-      const sev = f.severity === 'critical' ? st.red(f.severity) : f.severity === 'warning' ? st.yellow(f.severity) : st.dim(f.severity);
-      lines.push(`    ${sev.padEnd(f.severity.length + (sev.length - f.severity.length))} ${f.kind} x${n(f.count)}`);
-    }
   }
   return lines.join('\n') + '\n';
 }
