@@ -1,0 +1,81 @@
+// `twscope report` and `analyze --report`: formats from the extension, errors in one line with exit 2.
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it, beforeAll } from 'vitest';
+import { analyzeInto, capture, tmpDir, twscope } from './report-helpers.js';
+
+const dir = tmpDir('twscope-report-cli-');
+const cap = 'findings/reuse-refused.pcap';
+
+describe.skipIf(!fs.existsSync(capture(cap)))('report command', () => {
+  let db = '';
+  beforeAll(() => {
+    db = analyzeInto(dir, cap);
+  });
+
+  it('writes Markdown to stdout by default', () => {
+    const r = twscope(['report', db]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^# twscope report: /);
+    expect(r.stdout).toContain('## Verdict');
+  });
+
+  it('takes the format from -o, --format overrides, and --format json goes to stdout', () => {
+    for (const [file, head] of [['r.md', '# twscope report'], ['r.html', '<!DOCTYPE html>'], ['r.json', '{']] as const) {
+      const out = path.join(dir, file);
+      const r = twscope(['report', db, '-o', out]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(fs.readFileSync(out, 'utf8').startsWith(head)).toBe(true);
+    }
+    const j = twscope(['report', db, '--format', 'json']);
+    expect(JSON.parse(j.stdout).schema_version).toBe(1);
+    const forced = path.join(dir, 'report.txt');
+    expect(twscope(['report', db, '-o', forced, '--format', 'html', '-q']).code).toBe(0);
+    expect(fs.readFileSync(forced, 'utf8').startsWith('<!DOCTYPE html>')).toBe(true);
+  });
+
+  it('analyze --report writes each format', () => {
+    for (const ext of ['md', 'html', 'json']) {
+      const out = path.join(dir, `a.${ext}`);
+      const r = twscope(['analyze', capture(cap), '--db', path.join(dir, `a-${ext}.db`), '--no-progress', '-q', '--report', out]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(fs.statSync(out).size).toBeGreaterThan(500);
+    }
+  });
+
+  it('errors are one line and exit 2', () => {
+    const cases: string[][] = [
+      ['report', path.join(dir, 'missing.db')],
+      ['report', db, '--capture', '99'],
+      ['report', db, '--capture', 'x'],
+      ['report', db, '-o', path.join(dir, 'r.pdf')],
+      ['report', db, '--format', 'pdf'],
+      ['report', db, '-o', path.join(dir, 'no-such-dir', 'r.md')],
+      ['report', capture(cap)],
+    ];
+    for (const args of cases) {
+      const r = twscope(args);
+      expect(r.code, args.join(' ')).toBe(2);
+      // one line (commander's usage errors add the shared "(run with --help for usage)" hint)
+      expect(r.stderr.trim().split('\n').filter((l) => l !== '(run with --help for usage)').length, r.stderr).toBe(1);
+      expect(r.stdout).toBe('');
+    }
+  });
+
+  it('--help has examples', () => {
+    const r = twscope(['report', '--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('Examples:');
+    expect(r.stdout).toContain('twscope report cap.twscope.db -o incident.html');
+  });
+
+  it('the analyze summary leads with the worst finding, without colour when NO_COLOR is set', () => {
+    const r = twscope(['analyze', capture(cap), '--db', path.join(dir, 's.db'), '--no-progress'], { env: { FORCE_COLOR: '1', NO_COLOR: '1' } });
+    expect(r.code).toBe(0);
+    const lines = r.stdout.split('\n');
+    expect(lines[2]).toMatch(/^ {2}CRITICAL {2}New connection .* reused its 4-tuple/);
+    expect(r.stdout).not.toContain('\x1b[');
+    const c = twscope(['analyze', capture(cap), '--db', path.join(dir, 's.db'), '--no-progress'], { env: { FORCE_COLOR: '1', NO_COLOR: '' } });
+    expect(c.stdout).toContain('\x1b[');
+  });
+});
