@@ -4,7 +4,7 @@
 
 import { extent, max } from 'd3-array';
 import { format } from 'd3-format';
-import { scaleLinear, scaleUtc } from 'd3-scale';
+import { scaleLinear, scaleLog, scaleUtc } from 'd3-scale';
 import { line, curveStepAfter, curveLinear } from 'd3-shape';
 import { utcFormat } from 'd3-time-format';
 import type { Charts, Point } from './model.js';
@@ -29,7 +29,7 @@ interface Frame {
 }
 
 /** x = Unix seconds (shown as UTC clock time), y linear from 0 (or from the data when fromZero is false) */
-function frame(xs: number[], ys: number[], yLabel: string, opts: { fromZero?: boolean; yFormat?: string; yMin?: number } = {}): Frame {
+function frame(xs: number[], ys: number[], yLabel: string, opts: { fromZero?: boolean; yFormat?: string; yMin?: number; yLog?: boolean } = {}): Frame {
   const [x0, x1] = extent(xs) as [number, number];
   const span = x1 - x0 || 1;
   const xScale = scaleUtc()
@@ -38,7 +38,16 @@ function frame(xs: number[], ys: number[], yLabel: string, opts: { fromZero?: bo
   const [ya, yb] = extent(ys) as [number, number];
   const lo = opts.fromZero === false ? ya : Math.min(0, ya, opts.yMin ?? 0);
   const hi = yb === lo ? lo + 1 : yb;
-  const yScale = scaleLinear().domain([lo, hi]).nice(5).range([H - M.bottom, M.top]);
+  let yScale: { (v: number): number; ticks(n: number): number[] };
+  if (opts.yLog) {
+    // gaps span milliseconds to a minute: a log axis, values at or below the floor drawn on it
+    const pos = ys.filter((v) => v > 0);
+    const floor = Math.max(1e-6, (pos.length ? Math.min(...pos) : 0.001) / 2);
+    const log = scaleLog().domain([floor, Math.max(hi, floor * 10)]).nice().clamp(true).range([H - M.bottom, M.top]);
+    yScale = Object.assign((v: number) => log(Math.max(v, log.domain()[0]!)), { ticks: (n: number) => log.ticks(n).filter((t) => Math.abs(Math.log10(t) - Math.round(Math.log10(t))) < 1e-9) });
+  } else {
+    yScale = scaleLinear().domain([lo, hi]).nice(5).range([H - M.bottom, M.top]);
+  }
   // d3's multi-scale format: 16:18:30, .200, .400 ... (UTC); with the date for captures over two days
   const xFmt = span < 2 * 86400 ? xScale.tickFormat(5) : utcFormat('%m-%d %H:%M');
   const yFmt = format(opts.yFormat ?? '~s');
@@ -88,7 +97,12 @@ export function timeWaitChart(c: Charts['time_wait']): string {
   if (series.length === 0) return empty('chart-time-wait', 'Nothing to chart: no connection reached TIME-WAIT in this capture.');
   const all = series.flatMap((s) => s.points);
   const f = frame(all.map((p) => p.x), all.map((p) => p.y), 'TIME-WAIT entries', { yFormat: ',d' });
-  const paths = series.map((s, i) => `<path class="line series" data-name="${esc(s.name)}" d="${linePath(s.points, f, true)}" fill="none" stroke="${PALETTE[i % PALETTE.length]}" stroke-width="2"/>`);
+  const paths = series.map(
+    (s, i) =>
+      `<path class="line series" data-name="${esc(s.name)}" d="${linePath(s.points, f, true)}" fill="none" stroke="${PALETTE[i % PALETTE.length]}" stroke-width="2"/>` +
+      // a single sample draws no line: show it as a dot
+      (s.points.length === 1 ? `<circle class="point" cx="${f1(f.x(s.points[0]!.x))}" cy="${f1(f.y(s.points[0]!.y))}" r="4" fill="${PALETTE[i % PALETTE.length]}"/>` : ''),
+  );
   const title = `TIME-WAIT occupancy over time (${c.source === 'time_wait_timeline' ? 'per host holding it' : 'all hosts, from the connections'})`;
   return svg('chart-time-wait', title, f.axes + paths.join(''), { series: series.length }) + legend(series.map((s, i) => ({ name: s.name, color: PALETTE[i % PALETTE.length]! })));
 }
@@ -127,7 +141,7 @@ export function clockCharts(c: Charts['clocks']): string {
 
 export function reuseGapChart(c: Charts['reuse_gaps']): string {
   if (c.points.length === 0) return empty('chart-reuse-gaps', 'Nothing to chart: no 4-tuple was reused inside its TIME-WAIT period.');
-  const f = frame(c.points.map((p) => p.x), [...c.points.map((p) => p.y), c.time_wait], 'gap since TIME-WAIT start (s)', { yFormat: '~g' });
+  const f = frame(c.points.map((p) => p.x), [...c.points.map((p) => p.y), c.time_wait], 'gap since TIME-WAIT start (s, log)', { yFormat: '~g', yLog: true });
   const ref = `<line class="ref" x1="${M.left}" x2="${W - M.right}" y1="${f1(f.y(c.time_wait))}" y2="${f1(f.y(c.time_wait))}" stroke="#888" stroke-dasharray="6 4"/><text x="${W - M.right}" y="${f1(f.y(c.time_wait) - 5)}" text-anchor="end" class="label">TIME-WAIT length ${c.time_wait} s</text>`;
   const dots = c.points.map(
     (p) => `<circle class="point" data-severity="${esc(p.severity)}" cx="${f1(f.x(p.x))}" cy="${f1(f.y(p.y))}" r="4" fill="${SEV_COLOR[p.severity] ?? '#333'}"><title>finding ${p.finding}: gap ${f1(p.y)} s (${esc(p.severity)})</title></circle>`,
