@@ -80,7 +80,7 @@ export function nanos(sec: number, nsec: number): bigint | null {
   return v > 9_223_372_036_854_775_807n || v < -9_223_372_036_854_775_808n ? null : v;
 }
 
-const BATCH = 256;
+const BATCH = 16;
 
 export class StoreWriter {
   readonly db: Database.Database;

@@ -20,49 +20,82 @@ export type RstKind = 'refused' | 'abort' | 'after-fin';
 export type EndReason = 'capture-end' | 'superseded' | 'expired';
 
 /** What one side of a connection sent, and what the tracker inferred about it. */
+const SIDE_F64 = ['isn', 'synTs', 'lastSynTs', 'prevSynTs', 'nextSeq', 'highAck', 'finTs', 'finSeq', 'finAckedTs', 'rstTs', 'firstTsval', 'lastTsval', 'firstTsTime', 'lastTsTime', 'tsRecent', 'tsRecentTime', 'lastTs', 'histLastSyn', 'histLastFin', 'histLastRst'] as const;
+const CONN_F64 = ['c0', 'c1', 'c2', 'c3', 's0', 's1', 's2', 's3', 'startSec', 'start', 'endSec', 'end', 'handshakeAckTs'] as const;
+/** stored as NaN, read as null */
+const CONN_NULLABLE = ['timeWaitStart', 'timeWaitEnd', 'reuseGap', 'handshakeRtt'] as const;
+
+const CONN_N = CONN_F64.length + CONN_NULLABLE.length;
+const STRIDE = CONN_N + 2 * SIDE_F64.length;
+let SLAB = new Float64Array(STRIDE * 4096);
+let TOP = 0;
+const FREE: number[] = [];
+
+function allocSlot(): number {
+  const f = FREE.pop();
+  if (f !== undefined) return f;
+  if (TOP + STRIDE > SLAB.length) {
+    const bigger = new Float64Array(SLAB.length * 2);
+    bigger.set(SLAB);
+    SLAB = bigger;
+  }
+  const o = TOP;
+  TOP += STRIDE;
+  return o;
+}
+
 export class Side {
+  /** large numbers (times, 32-bit sequence values) live in a shared Float64Array slab:
+   *  boxed as separate heap numbers they made up most of the objects the GC had to trace */
+  constructor(readonly o: number) {
+    SLAB[o + SIDE_F64.indexOf('isn')] = -1;
+    SLAB[o + SIDE_F64.indexOf('histLastSyn')] = -1;
+    SLAB[o + SIDE_F64.indexOf('histLastFin')] = -1;
+    SLAB[o + SIDE_F64.indexOf('histLastRst')] = -1;
+  }
+
   pkts = 0;
   bytes = 0;
   retrans = 0;
 
   /** ISN from this side's SYN (or SYN-ACK); -1 when no SYN was seen */
-  isn = -1;
+  declare isn: number;
   synFrame = 0;
-  synTs = 0;
+  declare synTs: number;
   /** SYN transmissions with the current ISN (1 = no retransmission) */
   synCount = 0;
   /** time of the last SYN transmission (for handshake RTT) and of the one before it */
-  lastSynTs = 0;
-  prevSynTs = 0;
+  declare lastSynTs: number;
+  declare prevSynTs: number;
 
   /** sequence space seen: seqKnown once any segment from this side was seen */
   seqKnown = false;
   /** one past the highest sequence number this side has used (SYN/FIN count one) */
-  nextSeq = 0;
+  declare nextSeq: number;
   /** highest ACK this side sent (valid when ackKnown) */
   ackKnown = false;
-  highAck = 0;
+  declare highAck: number;
 
   finFrame = 0;
-  finTs = 0;
+  declare finTs: number;
   /** sequence number the FIN occupies */
-  finSeq = 0;
+  declare finSeq: number;
   finCount = 0;
   /** frames of FIN retransmissions (allocated only when there are some, at most 16 kept) */
   finRetransFrames: number[] | null = null;
   /** frame/time at which the peer first acknowledged this side's FIN */
   finAckedFrame = 0;
-  finAckedTs = 0;
+  declare finAckedTs: number;
   /** this side's FIN acknowledged the peer's FIN already (not a simultaneous close) */
   finAckedPeerFin = false;
 
   rstFrame = 0;
-  rstTs = 0;
+  declare rstTs: number;
   rstCount = 0;
 
   /** TS.Recent the peer holds for this side's segments (RFC 7323 4.3), kept by the PAWS detector */
-  tsRecent = 0;
-  tsRecentTime = 0;
+  declare tsRecent: number;
+  declare tsRecentTime: number;
   tsRecentFrame = 0;
   tsRecentValid = false;
   pawsViolations = 0;
@@ -74,21 +107,21 @@ export class Side {
   synHasTs = false;
   /** any segment from this side carried a timestamp option */
   tsSeen = false;
-  firstTsval = 0;
-  lastTsval = 0;
+  declare firstTsval: number;
+  declare lastTsval: number;
   /** capture times of the first and last timestamped segment (clock estimation) */
-  firstTsTime = 0;
-  lastTsTime = 0;
+  declare firstTsTime: number;
+  declare lastTsTime: number;
 
   lastFrame = 0;
-  lastTs = 0;
+  declare lastTs: number;
 
   // Zeek endpoint state and history bookkeeping
   zstate: ZState = ZState.Inactive;
   zprev: ZState = ZState.Inactive;
-  histLastSyn = -1;
-  histLastFin = -1;
-  histLastRst = -1;
+  declare histLastSyn: number;
+  declare histLastFin: number;
+  declare histLastRst: number;
   rxmitHist = 0;
   zeroWin = 0;
 
@@ -109,29 +142,47 @@ export class Conn {
   id = 0;
   ipVersion: 4 | 6 = 4;
   // client endpoint (c*) and server endpoint (s*) as address words, see Segment
-  c0 = 0; c1 = 0; c2 = 0; c3 = 0; cport = 0;
-  s0 = 0; s1 = 0; s2 = 0; s3 = 0; sport = 0;
+  declare c0: number; declare c1: number; declare c2: number; declare c3: number;
+  declare s0: number; declare s1: number; declare s2: number; declare s3: number;
+  cport = 0;
+  sport = 0;
   clientIp = '';
   serverIp = '';
 
   orientationGuessed = false;
-  client = new Side();
-  server = new Side();
+  /** offset of this connection's numbers in the slab */
+  o: number;
+  client: Side;
+  server: Side;
+
+  constructor() {
+    const o = (this.o = allocSlot());
+    SLAB.fill(0, o, o + STRIDE);
+    SLAB.fill(NaN, o + CONN_F64.length, o + CONN_N);
+    this.client = new Side(o + CONN_N);
+    this.server = new Side(o + CONN_N + SIDE_F64.length);
+  }
+
+  /** give the slab slot back: call once the connection is written and nothing refers to it */
+  free(): void {
+    if (this.o >= 0) FREE.push(this.o);
+    this.o = -1;
+  }
 
   firstFrame = 0;
   lastFrame = 0;
-  startSec = 0;
+  declare startSec: number;
   startNsec = 0;
-  start = 0;
-  endSec = 0;
+  declare start: number;
+  declare endSec: number;
   endNsec = 0;
-  end = 0;
+  declare end: number;
 
   /** previous incarnation of the same 4-tuple, kept while it can still matter */
   prev: Conn | null = null;
   prevId: number | null = null;
   /** seconds from the previous incarnation's TIME-WAIT start (or its end) to this one's first SYN */
-  reuseGap: number | null = null;
+  declare reuseGap: number | null;
   /** bounded trail of segments after a reusing SYN: what happened on the wire */
   reuseTrail: ReuseStep[] | null = null;
 
@@ -150,14 +201,14 @@ export class Conn {
   // derived by finish()
   closeKind: CloseKind = 'open';
   connState = 'OTH';
-  timeWaitStart: number | null = null;
-  timeWaitEnd: number | null = null;
+  declare timeWaitStart: number | null;
+  declare timeWaitEnd: number | null;
   /** true when the active closer's last ACK is not in the capture and TIME-WAIT is dated from the peer's FIN */
   timeWaitEstimated = false;
   /** frame of the last ACK (active closer acknowledging the peer's FIN) */
   lastAckFrame = 0;
-  handshakeRtt: number | null = null;
-  handshakeAckTs = 0;
+  declare handshakeRtt: number | null;
+  declare handshakeAckTs: number;
   clientState = '';
   serverState = '';
   endReason: EndReason = 'capture-end';
@@ -331,3 +382,24 @@ function sideState(c: Conn, dir: 0 | 1, now: number): TcpStateName {
 export function acksFin(ack: number, finSide: Side): boolean {
   return finSide.finFrame !== 0 && seqGE(ack, (finSide.finSeq + 1) >>> 0);
 }
+
+// accessors over the Float64Array (plain indexed loads and stores once inlined)
+SIDE_F64.forEach((name, i) =>
+  Object.defineProperty(Side.prototype, name, {
+    get(this: Side) { return SLAB[this.o + i]; },
+    set(this: Side, v: number) { SLAB[this.o + i] = v; },
+  }),
+);
+CONN_F64.forEach((name, i) =>
+  Object.defineProperty(Conn.prototype, name, {
+    get(this: Conn) { return SLAB[this.o + i]; },
+    set(this: Conn, v: number) { SLAB[this.o + i] = v; },
+  }),
+);
+CONN_NULLABLE.forEach((name, j) => {
+  const i = CONN_F64.length + j;
+  Object.defineProperty(Conn.prototype, name, {
+    get(this: Conn) { const v = SLAB[this.o + i]!; return v !== v ? null : v; },
+    set(this: Conn, v: number | null) { SLAB[this.o + i] = v === null ? NaN : v; },
+  });
+});

@@ -46,6 +46,9 @@ export class Tracker {
   now = 0;
   private lastSweep = 0;
   private sinceSweep = 0;
+  /** expiry candidates by whole second of capture time: a sweep only visits what may expire */
+  private readonly wheel = new Map<number, Conn[]>();
+  private wheelFrom = -Infinity;
   private readonly sweepEvery: number;
   readonly stats: TrackerStats = { segments: 0, connections: 0, peakOpen: 0, strays: 0 };
 
@@ -54,7 +57,7 @@ export class Tracker {
     private readonly sink: ConnSink,
   ) {
     this.nextId = opts.firstId;
-    this.sweepEvery = Math.max(1, Math.min(opts.timeWait, opts.idleTimeout) / 8);
+    this.sweepEvery = 1;
   }
 
   get open(): number {
@@ -134,6 +137,7 @@ export class Tracker {
     }
     this.live.length = 0;
     this.table.clear();
+    this.wheel.clear();
   }
 
   private startsIncarnation(c: Conn, dir: 0 | 1, seg: Segment): boolean {
@@ -206,6 +210,8 @@ export class Tracker {
     this.table.set(key, c);
     c.liveIndex = this.live.length;
     this.live.push(c);
+    if (this.wheelFrom === -Infinity) this.wheelFrom = Math.floor(seg.ts);
+    this.schedule(c, seg.ts + Math.min(this.opts.timeWait, this.opts.idleTimeout));
     if (this.live.length > this.stats.peakOpen) this.stats.peakOpen = this.live.length;
     this.stats.connections++;
     return c;
@@ -245,6 +251,7 @@ export class Tracker {
     finishConn(prev, this.now, this.opts.timeWait, 'superseded');
     if (c.reuseTrail !== null) this.sink.onReuse(c, prev);
     this.sink.onConnEnd(prev);
+    prev.free();
   }
 
   /** finish c (and its previous incarnation) and hand it to the sink */
@@ -252,30 +259,59 @@ export class Tracker {
     if (c.prev !== null) this.releasePrev(c);
     finishConn(c, this.now, this.opts.timeWait, reason);
     this.sink.onConnEnd(c);
+    c.free();
   }
 
   private sweep(): void {
     this.lastSweep = this.now;
     this.sinceSweep = 0;
     const now = this.now;
-    const tw = this.opts.timeWait;
-    const idle = this.opts.idleTimeout;
-    for (let i = this.live.length - 1; i >= 0; i--) {
-      const c = this.live[i]!;
-      let expiry: number;
-      if (c.closing || c.server.pkts === 0) {
-        // closed: until its TIME-WAIT window (or one TIME-WAIT length after its last packet) has passed
-        expiry = c.end + tw;
-        if (c.client.finFrame !== 0 && c.server.finFrame !== 0) {
-          const twEndGuess = Math.max(c.client.finAckedTs, c.server.finAckedTs, c.client.finTs, c.server.finTs) + tw;
-          if (twEndGuess > expiry) expiry = twEndGuess;
-        }
-      } else expiry = c.end + idle;
+    const nowKey = Math.floor(now);
+    if (this.wheelFrom > nowKey) return;
+    if (nowKey - this.wheelFrom > 100_000) {
+      // a long jump in capture time: visit the buckets that exist rather than every second
+      const due = [...this.wheel.keys()].filter((k) => k <= nowKey).sort((a, b) => a - b);
+      for (const k of due) this.sweepBucket(k, now);
+    } else for (let k = this.wheelFrom; k <= nowKey; k++) this.sweepBucket(k, now);
+    this.wheelFrom = nowKey + 1;
+  }
+
+  private sweepBucket(k: number, now: number): void {
+    // anything rescheduled while visiting bucket k lands in a later bucket
+    if (k + 1 > this.wheelFrom) this.wheelFrom = k + 1;
+    const bucket = this.wheel.get(k);
+    if (bucket === undefined) return;
+    this.wheel.delete(k);
+    for (let i = 0; i < bucket.length; i++) {
+      const c = bucket[i]!;
+      if (c.liveIndex === -1) continue; // superseded or released already
+      const expiry = this.expiry(c);
       if (expiry < now) {
         this.unlink(c);
         this.release(c, 'expired');
-      }
+      } else this.schedule(c, expiry);
     }
+  }
+
+  /** when a connection can be forgotten: closed ones after their TIME-WAIT window, open ones when idle */
+  private expiry(c: Conn): number {
+    const tw = this.opts.timeWait;
+    if (c.closing || c.server.pkts === 0) {
+      let expiry = c.end + tw;
+      if (c.client.finFrame !== 0 && c.server.finFrame !== 0) {
+        const twEndGuess = Math.max(c.client.finAckedTs, c.server.finAckedTs, c.client.finTs, c.server.finTs) + tw;
+        if (twEndGuess > expiry) expiry = twEndGuess;
+      }
+      return expiry;
+    }
+    return c.end + this.opts.idleTimeout;
+  }
+
+  private schedule(c: Conn, at: number): void {
+    const k = Math.max(Math.floor(at), this.wheelFrom);
+    let b = this.wheel.get(k);
+    if (b === undefined) this.wheel.set(k, (b = []));
+    b.push(c);
   }
 }
 
