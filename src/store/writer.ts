@@ -157,7 +157,9 @@ export class StoreWriter {
   /** rows already laid out by pushConnRow (from the main thread) */
   writeConnRows(values: unknown[], rows: number): void {
     const n = CONNECTIONS.columns.length;
-    for (let r = 0; r < rows; r++) {
+    let r = 0;
+    if (this.connBufRows === 0) for (; r + BATCH <= rows; r += BATCH) this.insConnBatch.run(values.slice(r * n, (r + BATCH) * n));
+    for (; r < rows; r++) {
       for (let i = r * n; i < (r + 1) * n; i++) this.connBuf.push(values[i]);
       if (++this.connBufRows === BATCH) {
         this.insConnBatch.run(this.connBuf);
