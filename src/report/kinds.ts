@@ -79,6 +79,8 @@ interface RecDef {
   kinds: string[];
   text: string;
   commands?: string[];
+  /** narrower condition on the findings of those kinds (details known for the kind) */
+  when?: (findings: { kind: string; severity: string; details: Record<string, unknown> }[]) => boolean;
 }
 
 // Plain advice, in the order a person should try it. Sources: the background articles on
@@ -91,6 +93,16 @@ export const RECOMMENDATIONS: RecDef[] = [
     text:
       'Every short connection leaves a TIME-WAIT entry behind for a minute, and a 4-tuple can only be used again after that. ' +
       'Sending many requests over one connection (HTTP keep-alive, upstream keepalive in a proxy, a connection pool in the database or HTTP client) removes the churn at its source, which is better than any kernel setting.',
+  },
+  {
+    id: 'client-port-reuse',
+    title: 'On the client, do not reuse source ports that are still in TIME-WAIT',
+    kinds: ['time-wait-reuse'],
+    when: (fs) => fs.some((f) => f.kind === 'time-wait-reuse' && f.severity !== 'info' && (f.details.holder === 'client' || f.details.holder === 'both')),
+    text:
+      'Here the client opened a new connection from a port it still held in TIME-WAIT (tcp_tw_reuse, or an application that binds its source port before connecting). ' +
+      'That is only safe if the server has really closed: when the last ACK is lost the server still sits in LAST-ACK and answers the new SYN with an ACK or a reset, so the connection fails or starts late. ' +
+      'Let the kernel pick source ports (no bind before connect, or IP_BIND_ADDRESS_NO_PORT) and reuse connections instead of reconnecting quickly.',
   },
   {
     id: 'port-range',
@@ -155,11 +167,12 @@ export const RECOMMENDATIONS: RecDef[] = [
 ];
 
 /** the recommendations called for by the kinds present, in the catalogue's order */
-export function recommendationsFor(kindsPresent: Set<string>): Recommendation[] {
+export function recommendationsFor(kindsPresent: Set<string>, findings: { kind: string; severity: string; details: Record<string, unknown> }[] = []): Recommendation[] {
   const out: Recommendation[] = [];
   for (const r of RECOMMENDATIONS) {
     const because = r.kinds.filter((k) => kindsPresent.has(k));
     if (because.length === 0) continue;
+    if (r.when && !r.when(findings)) continue;
     out.push({ id: r.id, title: r.title, text: r.text, because, commands: r.commands ?? [] });
   }
   return out;

@@ -246,7 +246,7 @@ export function buildReport(db: Database.Database, captureId: number, opts: { db
     }
   }
   const findingsByKind = [...groups.values()].sort((a, b) => (SEV_RANK[a.severity] ?? 3) - (SEV_RANK[b.severity] ?? 3) || b.count - a.count || a.kind.localeCompare(b.kind));
-  const recommendations = recommendationsFor(new Set(groups.keys()));
+  const recommendations = recommendationsFor(new Set(groups.keys()), findings);
 
   const report: Report = {
     schema_version: REPORT_SCHEMA_VERSION,
