@@ -2,6 +2,8 @@
 // batches. Back-pressure: when too many batches are in flight the main thread waits,
 // so memory stays bounded when SQLite is the slower side.
 
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Conn } from '../tracker/connection.js';
 import { CONNECTIONS, PACKETS } from './schema.js';
@@ -23,6 +25,17 @@ type Reply = { op: 'opened'; captureId: number; firstConnId: number } | { op: 'c
 const CONN_BATCH = 1024;
 const PACKET_BATCH = 4096;
 const MAX_IN_FLIGHT = 4;
+
+/** the compiled worker next to this module; from the TypeScript sources (tests) the built one in dist/ */
+function workerPath(): string {
+  const here = fileURLToPath(import.meta.url);
+  const js = here.replace(/client\.ts$/, 'worker.js');
+  if (here.endsWith('.ts')) {
+    const built = js.replace(/([\\/])src([\\/])store([\\/])worker\.js$/, '$1dist$2store$3worker.js');
+    if (existsSync(built)) return built;
+  }
+  return js;
+}
 
 export class StoreError extends Error {
   constructor(message: string, readonly code?: string) {
@@ -46,7 +59,7 @@ export class StoreClient {
   connectionsWritten = 0;
 
   constructor() {
-    this.worker = new Worker(new URL('./worker.js', import.meta.url));
+    this.worker = new Worker(workerPath());
     this.worker.on('message', (r: Reply) => {
       if (r.op === 'error') this.failure = new StoreError(r.message, r.code);
       const w = this.waiter;
@@ -57,6 +70,13 @@ export class StoreClient {
         this.waiter = null;
         w(r);
       }
+    });
+    this.worker.on('exit', (code) => {
+      if (code === 0 || this.waiter === null) return;
+      const w = this.waiter;
+      this.waiter = null;
+      this.failure = new StoreError(`store writer thread exited with code ${code}`);
+      w({ op: 'error', message: this.failure.message });
     });
     this.worker.on('error', (e) => {
       this.failure = new StoreError(e.message);
