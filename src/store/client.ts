@@ -29,7 +29,7 @@ const MAX_IN_FLIGHT = 4;
 /** the compiled worker next to this module; from the TypeScript sources (tests) the built one in dist/ */
 function workerPath(): string {
   const here = fileURLToPath(import.meta.url);
-  const js = here.replace(/client\.ts$/, 'worker.js');
+  const js = here.replace(/client\.[tj]s$/, 'worker.js');
   if (here.endsWith('.ts')) {
     const built = js.replace(/([\\/])src([\\/])store([\\/])worker\.js$/, '$1dist$2store$3worker.js');
     if (existsSync(built)) return built;
@@ -72,7 +72,7 @@ export class StoreClient {
       }
     });
     this.worker.on('exit', (code) => {
-      if (code === 0 || this.waiter === null) return;
+      if (this.waiter === null) return;
       const w = this.waiter;
       this.waiter = null;
       this.failure = new StoreError(`store writer thread exited with code ${code}`);
