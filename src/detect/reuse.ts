@@ -59,7 +59,7 @@ export class ReuseDetector implements Detector {
     if (prev.timeWaitStart === null || prev.activeCloser === null) return;
     const tw = this.opts.timeWait;
     const gap = first.ts - prev.timeWaitStart;
-    if (gap >= tw) return;
+    if (gap >= tw || gap < 0) return;
 
     // map the old incarnation's sides onto the new one's roles (the 4-tuple may be reused reversed)
     const same = prev.cport === c.cport && prev.c0 === c.c0 && prev.c1 === c.c1 && prev.c2 === c.c2 && prev.c3 === c.c3;

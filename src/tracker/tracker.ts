@@ -153,6 +153,9 @@ export class Tracker {
       return c.closing || idle || me.isn !== -1;
     }
     if (me.isn === seg.seq && me === c.client && !c.closing) return false; // retransmitted SYN
+    // the same SYN again, stamped before the connection's last packet: a copy from another
+    // interface of a multi-interface capture (pcapng writers need not interleave them)
+    if (me.isn === seg.seq && me === c.client && seg.ts < c.end) return false;
     if (c.closing) return true;
     if (idle) return true;
     if (me === c.client) {
