@@ -3,6 +3,7 @@ export const FINDING_KINDS: string[] = [
   'time-wait-reuse',
   'paws-violation',
   'nat-clock-collision',
+  'ts-per-connection',
   'port-exhaustion',
   'lost-last-ack',
   'abortive-close',

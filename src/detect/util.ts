@@ -37,3 +37,30 @@ export function secs(v: number): string {
   if (Math.abs(v) < 1) return `${(v * 1000).toFixed(v < 0.01 ? 2 : 0)} ms`;
   return `${v.toFixed(v < 10 ? 2 : 1)} s`;
 }
+
+/** Wireshark display filter for the SYNs (or SYN-ACKs) one address sent to another, optionally from a set of source ports */
+export function synFilter(ipVersion: 4 | 6, src: string, dst: string, opts: { synAck?: boolean; srcPorts?: number[]; dstPort?: number } = {}): string {
+  const ip = ipVersion === 6 ? 'ipv6' : 'ip';
+  let f = `${ip}.src == ${src} && ${ip}.dst == ${dst} && tcp.flags.syn == 1 && tcp.flags.ack == ${opts.synAck ? 1 : 0}`;
+  if (opts.dstPort !== undefined) f += ` && tcp.dstport == ${opts.dstPort}`;
+  const ports = opts.srcPorts ? [...new Set(opts.srcPorts)].sort((a, b) => a - b) : [];
+  if (ports.length === 1) f += ` && tcp.srcport == ${ports[0]}`;
+  else if (ports.length > 1) f += ` && tcp.srcport in {${ports.join(' ')}}`;
+  return f;
+}
+
+/** 32-bit serial difference a - b in [-2^31, 2^31) */
+export function serialDiff(a: number, b: number): number {
+  return ((a - b) | 0);
+}
+
+/** x modulo 2^32 as a non-negative double (x may be fractional or huge) */
+export function mod32(x: number): number {
+  const m = x - Math.floor(x / 4294967296) * 4294967296;
+  return m >= 4294967296 ? 0 : m;
+}
+
+/** a number with thousands separators: 28232 -> "28,232" */
+export function thousands(n: number): string {
+  return Math.round(n).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+}

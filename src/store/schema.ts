@@ -136,7 +136,7 @@ export const FINDINGS: Table = {
   columns: [
     col('id', 'INTEGER', 'finding id', 'PRIMARY KEY'),
     col('capture_id', 'INTEGER', 'captures.id'),
-    col('kind', 'TEXT', 'time-wait-reuse | paws-violation | nat-clock-collision | port-exhaustion | lost-last-ack | abortive-close | connection-refused | client-closes-first'),
+    col('kind', 'TEXT', 'time-wait-reuse | paws-violation | nat-clock-collision | ts-per-connection | port-exhaustion | lost-last-ack | abortive-close | connection-refused | client-closes-first'),
     col('severity', 'TEXT', 'info | warning | critical'),
     col('ts', 'REAL', 'when it happened, Unix seconds'),
     col('connection_id', 'INTEGER', 'connections.id the finding is about (NULL for per-host findings)'),
@@ -152,16 +152,16 @@ export const FINDINGS: Table = {
 
 export const CLOCKS: Table = {
   name: 'clocks',
-  comment: 'TCP timestamp clocks estimated per (source, destination) address pair',
+  comment: 'TCP timestamp clocks estimated per (source, destination) address pair: every clock seen on several 4-tuples (a host), then at most 200 other clocks per pair (per-connection clocks; the nat-clock-collision / ts-per-connection findings count them all)',
   columns: [
     col('capture_id', 'INTEGER', 'captures.id'),
     col('src_ip', 'TEXT', 'address sending the timestamps'),
     col('dst_ip', 'TEXT', 'address they were sent to'),
     col('clock', 'INTEGER', 'clock number within the address pair (1, 2, ...)'),
-    col('rate_hz', 'REAL', 'tick rate snapped to a common value (1, 10, 100, 250, 300, 1000 Hz, 1 MHz)'),
+    col('rate_hz', 'REAL', 'tick rate snapped to a common value (1, 10, 100, 250, 300, 1000 Hz, 1 MHz); 1000 assumed when a short connection cannot tell (measured_hz NULL)'),
     col('measured_hz', 'REAL', 'tick rate as measured (before snapping)'),
     col('offset', 'REAL', 'TSval the clock would show at Unix time 0 modulo 2^32 (identifies the clock)'),
-    col('connections', 'TEXT', 'JSON array of connections.id on this clock'),
+    col('connections', 'TEXT', 'JSON array of connections.id on this clock (at most 100,000)'),
     col('first_ts', 'REAL', 'first packet time on this clock'),
     col('last_ts', 'REAL', 'last packet time on this clock'),
   ],

@@ -1,0 +1,395 @@
+// port-exhaustion and the TIME-WAIT occupancy timeline.
+//
+// Linux lets a client reuse a local port for a different destination, so the ephemeral range
+// (ip_local_port_range, default 32768-60999 = 28,232 ports) limits connections per
+// (client address, server address, server port): every 4-tuple the client holds in TIME-WAIT
+// (it closed first) keeps one port for the TIME-WAIT length. We count, per such key and per host
+// over all peers, the 4-tuples in TIME-WAIT over time, the ports in use (open connections plus
+// TIME-WAIT), and the new-connection rate, and compare them with the range:
+//  - critical: TIME-WAIT (or ports in use) reached the range size: connect() fails with
+//    EADDRNOTAVAIL until TIME-WAIT entries expire;
+//  - warning: >= 80% of the range in TIME-WAIT, or the steady rate of connections entering
+//    TIME-WAIT times the TIME-WAIT length is at least the range (it will run out).
+//
+// Streaming and bounded: connections arrive out of order (onConnEnd), so each key keeps sparse
+// bucket counters (+1/-1 deltas at TIME-WAIT start/end, new connections), never a list of
+// connections; all keys share one bucket width that doubles whenever the covered time span
+// would exceed MAX_BUCKETS buckets. finish() prefix-sums them. Per bucket, time_wait is the
+// count at the end of the bucket and peak_time_wait the larger of the counts at its start and
+// end (exact when a bucket only fills or only drains, a lower bound otherwise).
+
+import type { Conn } from '../tracker/connection.js';
+import type { AnalysisOptions, Detector, FindingSink } from './types.js';
+import { frameList, round, synFilter, thousands } from './util.js';
+
+export const MAX_BUCKETS = 2000;
+/** timelines written per kind of row (per host, per host+service) */
+const TOP_SERIES = 20;
+const EXAMPLES = 3;
+/** TIME-WAIT start frames cited per finding */
+const TW_FRAMES = 20;
+/** share of the range in TIME-WAIT that deserves a warning */
+const NEAR = 0.8;
+
+class Slot {
+  /** TIME-WAIT delta (+starts -ends) */
+  tw = 0;
+  /** TIME-WAIT entries starting */
+  twIn = 0;
+  /** ports in use delta (connection start .. TIME-WAIT end or connection end) */
+  use = 0;
+  /** new connections (client SYN seen) */
+  newc = 0;
+}
+
+interface Series {
+  host: string;
+  serverIp: string;
+  serverPort: number | null;
+  ipVersion: 4 | 6;
+  slots: Map<number, Slot>;
+  connections: number;
+  timeWaits: number;
+  outsideRange: number;
+  twFrames: number[];
+  /** first and last TIME-WAIT start (exact rates over short spans) and the summed TIME-WAIT durations */
+  twFirst: number;
+  twLast: number;
+  twDurSum: number;
+  /** latest SYNs: [ts, frame] */
+  lastSyns: [number, number][];
+}
+
+export interface SeriesStats {
+  peak: number;
+  peakTs: number;
+  peakUse: number;
+  peakUseTs: number;
+  /** connections entering TIME-WAIT per second, highest over a TIME-WAIT-long window (or the span) */
+  twRate: number;
+  synRate: number;
+  windowSeconds: number;
+  /** mean time a 4-tuple stayed in TIME-WAIT (shorter than the TIME-WAIT length when reused) */
+  meanTimeWait: number;
+  rows: { ts: number; timeWait: number; peak: number; newc: number }[];
+}
+
+export class PortDetector implements Detector {
+  private readonly keys = new Map<string, Series>();
+  /** per host, TIME-WAIT held as client or server (what `ss -s` shows): timelines */
+  private readonly hosts = new Map<string, Series>();
+  /** per host, TIME-WAIT held as client only (ephemeral ports): host-level finding */
+  private readonly clientHosts = new Map<string, Series>();
+  /** connection id -> time of the SYN of the next incarnation of its 4-tuple (ends its TIME-WAIT) */
+  private readonly supersededAt = new Map<number, number>();
+  private base = NaN;
+  width = 1;
+  private minIdx = Infinity;
+  private maxIdx = -Infinity;
+  private readonly range: number;
+
+  constructor(private readonly opts: AnalysisOptions) {
+    this.range = opts.portHigh - opts.portLow + 1;
+  }
+
+  private series(map: Map<string, Series>, key: string, host: string, serverIp: string, serverPort: number | null, v: 4 | 6): Series {
+    let s = map.get(key);
+    if (s === undefined) {
+      s = { host, serverIp, serverPort, ipVersion: v, slots: new Map(), connections: 0, timeWaits: 0, outsideRange: 0, twFrames: [], twFirst: Infinity, twLast: -Infinity, twDurSum: 0, lastSyns: [] };
+      map.set(key, s);
+    }
+    return s;
+  }
+
+  private idx(t: number): number {
+    if (Number.isNaN(this.base)) this.base = Math.floor(t);
+    let i = Math.floor((t - this.base) / this.width);
+    while (Math.max(this.maxIdx, i) - Math.min(this.minIdx, i) + 1 > MAX_BUCKETS) {
+      this.coarsen();
+      i = Math.floor((t - this.base) / this.width);
+    }
+    if (i < this.minIdx) this.minIdx = i;
+    if (i > this.maxIdx) this.maxIdx = i;
+    return i;
+  }
+
+  private coarsen(): void {
+    this.width *= 2;
+    const remap = (s: Series): void => {
+      const m = new Map<number, Slot>();
+      for (const [i, sl] of s.slots) {
+        const j = Math.floor(i / 2);
+        const t = m.get(j);
+        if (t === undefined) m.set(j, sl);
+        else {
+          t.tw += sl.tw;
+          t.twIn += sl.twIn;
+          t.use += sl.use;
+          t.newc += sl.newc;
+        }
+      }
+      s.slots = m;
+    };
+    for (const s of this.keys.values()) remap(s);
+    for (const s of this.hosts.values()) remap(s);
+    for (const s of this.clientHosts.values()) remap(s);
+    if (this.minIdx !== Infinity) {
+      this.minIdx = Math.floor(this.minIdx / 2);
+      this.maxIdx = Math.floor(this.maxIdx / 2);
+    }
+  }
+
+  private slot(s: Series, i: number): Slot {
+    let sl = s.slots.get(i);
+    if (sl === undefined) s.slots.set(i, (sl = new Slot()));
+    return sl;
+  }
+
+  /** a new incarnation took over the 4-tuple: the old one's TIME-WAIT (if any) ended at its SYN */
+  onReuse(c: Conn, prev: Conn): void {
+    this.supersededAt.set(prev.id, c.start);
+  }
+
+  onConnEnd(c: Conn): void {
+    const v = c.ipVersion;
+    const hcc = this.series(this.clientHosts, c.clientIp, c.clientIp, '*', null, v);
+    const key = this.series(this.keys, `${c.clientIp}|${c.serverIp}|${c.sport}`, c.clientIp, c.serverIp, c.sport, v);
+    const hc = this.series(this.hosts, c.clientIp, c.clientIp, '*', null, v);
+    const hs = this.series(this.hosts, c.serverIp, c.serverIp, '*', null, v);
+    key.connections++;
+    if (c.cport < this.opts.portLow || c.cport > this.opts.portHigh) key.outsideRange++;
+
+    const cl = c.client;
+    if (cl.synFrame > 0) {
+      // idx() may coarsen: compute every index before taking slots
+      const i = this.idx(cl.synTs);
+      this.slot(key, i).newc++;
+      this.slot(hc, i).newc++;
+      this.slot(hs, i).newc++;
+      if (key.lastSyns.length < EXAMPLES) key.lastSyns.push([cl.synTs, cl.synFrame]);
+      else {
+        let m = 0;
+        for (let j = 1; j < key.lastSyns.length; j++) if (key.lastSyns[j]![0] < key.lastSyns[m]![0]) m = j;
+        if (cl.synTs > key.lastSyns[m]![0]) key.lastSyns[m] = [cl.synTs, cl.synFrame];
+      }
+    }
+
+    const tws = c.timeWaitStart;
+    let twe = c.timeWaitEnd;
+    const next = this.supersededAt.get(c.id);
+    if (next !== undefined) {
+      this.supersededAt.delete(c.id);
+      if (twe !== null && tws !== null && next < twe) twe = Math.max(tws, next);
+    }
+    const clientHolds = tws !== null && twe !== null && (c.activeCloser === 'client' || c.activeCloser === 'both');
+    const serverHolds = tws !== null && twe !== null && (c.activeCloser === 'server' || c.activeCloser === 'both');
+
+    // ports in use by the client towards this service
+    const useEnd = clientHolds ? twe! : c.end;
+    // idx() may coarsen the buckets: first make room for every time, then index with the final width
+    this.idx(c.start);
+    this.idx(useEnd);
+    if (tws !== null) this.idx(tws);
+    if (twe !== null) this.idx(twe);
+    const w = this.width;
+    const at = (t: number): number => Math.floor((t - this.base) / w);
+    const sa = at(c.start);
+    const sb = at(useEnd);
+    this.slot(key, sa).use++;
+    this.slot(key, sb).use--;
+
+    if (clientHolds) {
+      const a = at(tws!);
+      const b = at(twe!);
+      key.timeWaits++;
+      for (const s of [key, hc, hcc]) {
+        if (tws! < s.twFirst) s.twFirst = tws!;
+        if (tws! > s.twLast) s.twLast = tws!;
+        s.twDurSum += twe! - tws!;
+        const x = this.slot(s, a);
+        x.tw++;
+        x.twIn++;
+        this.slot(s, b).tw--;
+      }
+      if (key.twFrames.length < TW_FRAMES) key.twFrames.push(c.lastAckFrame || cl.finFrame);
+      hc.timeWaits++;
+      hcc.timeWaits++;
+    }
+    if (serverHolds && hs !== hc) {
+      const a = at(tws!);
+      const b = at(twe!);
+      const x = this.slot(hs, a);
+      x.tw++;
+      x.twIn++;
+      this.slot(hs, b).tw--;
+      hs.timeWaits++;
+    }
+  }
+
+  /** prefix sums of one series, cut at the end of the capture */
+  stats(s: Series, now: number): SeriesStats {
+    const idxs = [...s.slots.keys()];
+    const first = Math.min(...idxs);
+    const lastEvent = Math.max(...idxs);
+    const last = Math.max(first, Math.min(lastEvent, Math.floor((now - this.base) / this.width)));
+    const w = this.width;
+    let tw = 0;
+    let use = 0;
+    let peak = 0;
+    let peakTs = this.base + first * w;
+    let peakUse = 0;
+    let peakUseTs = peakTs;
+    const n = last - first + 1;
+    const twIn = new Float64Array(n);
+    const newc = new Float64Array(n);
+    const rows: SeriesStats['rows'] = [];
+    for (let b = first; b <= last; b++) {
+      const sl = s.slots.get(b);
+      const t0 = tw;
+      const u0 = use;
+      if (sl) {
+        tw += sl.tw;
+        use += sl.use;
+        twIn[b - first] = sl.twIn;
+        newc[b - first] = sl.newc;
+      }
+      const p = Math.max(t0, tw);
+      const pu = Math.max(u0, use);
+      const ts = this.base + b * w;
+      if (p > peak) {
+        peak = p;
+        peakTs = ts;
+      }
+      if (pu > peakUse) {
+        peakUse = pu;
+        peakUseTs = ts;
+      }
+      rows.push({ ts, timeWait: tw, peak: p, newc: sl ? sl.newc : 0 });
+    }
+    // steady rates: best window of one TIME-WAIT length (or the whole span when shorter)
+    const m = Math.max(1, Math.min(n, Math.round(this.opts.timeWait / w)));
+    const best = (arr: Float64Array): number => {
+      let sum = 0;
+      let bestSum = 0;
+      for (let i = 0; i < n; i++) {
+        sum += arr[i]!;
+        if (i >= m) sum -= arr[i - m]!;
+        if (sum > bestSum) bestSum = sum;
+      }
+      return bestSum / (m * w);
+    };
+    const meanTimeWait = s.timeWaits > 0 ? s.twDurSum / s.timeWaits : this.opts.timeWait;
+    const span = s.twLast - s.twFirst;
+    if (s.timeWaits >= 2 && span > 0 && span <= this.opts.timeWait) {
+      // all TIME-WAIT starts within one TIME-WAIT length: the exact rate over their span
+      return { peak, peakTs, peakUse, peakUseTs, twRate: (s.timeWaits - 1) / span, synRate: best(newc), windowSeconds: span, meanTimeWait, rows };
+    }
+    return { peak, peakTs, peakUse, peakUseTs, twRate: best(twIn), synRate: best(newc), windowSeconds: m * w, meanTimeWait, rows };
+  }
+
+  finish(out: FindingSink, now: number): void {
+    if (Number.isNaN(this.base)) return;
+    const range = this.range;
+    const L = this.opts.timeWait;
+    const keyStats = [...this.keys.values()].filter((s) => s.timeWaits > 0).map((s) => ({ s, st: this.stats(s, now) }));
+    keyStats.sort((a, b) => b.st.peak - a.st.peak || a.st.peakTs - b.st.peakTs);
+    const flaggedHosts = new Set<string>();
+    for (const { s, st } of keyStats) {
+      // Little's law: entries held = rate x how long each stays (TIME-WAIT length, or less when reused)
+      const projected = st.twRate * Math.min(L, st.meanTimeWait);
+      const critical = st.peak >= range || st.peakUse >= range;
+      const near = st.peak >= NEAR * range;
+      const trend = projected >= range && st.windowSeconds >= 1;
+      if (!critical && !near && !trend) continue;
+      flaggedHosts.add(s.host);
+      const svc = s.ipVersion === 6 ? `[${s.serverIp}]:${s.serverPort}` : `${s.serverIp}:${s.serverPort}`;
+      const rate = round(st.twRate, 1);
+      const maxRate = range / L;
+      let summary: string;
+      if (critical) {
+        summary =
+          `Client ${s.host} ran out of local ports towards ${svc}: ${thousands(st.peak)} of its ${thousands(range)} ports were in TIME-WAIT` +
+          (st.peakUse > st.peak ? ` (${thousands(st.peakUse)} in use in all)` : '') +
+          `, so new connections fail (EADDRNOTAVAIL) until TIME-WAIT entries expire ${L} s after each close.`;
+      } else if (trend && !near) {
+        summary =
+          `Client ${s.host} opens and closes ${rate} connections/s towards ${svc}; each keeps its port in TIME-WAIT for ${L} s, ` +
+          `so at this rate it needs ${thousands(projected)} ports and exhausts its range of ${thousands(range)} (the limit is about ${Math.floor(maxRate)} connections/s).`;
+      } else {
+        summary =
+          `Client ${s.host} held ${thousands(st.peak)} of ${thousands(range)} ports in TIME-WAIT towards ${svc}` +
+          (trend ? `; at ${rate} new connections/s this exhausts the range.` : `, close to running out of ports (the limit is about ${Math.floor(maxRate)} connections/s).`);
+      }
+      const frames = frameList(...s.twFrames, ...s.lastSyns.map((x) => x[1]));
+      out.finding({
+        kind: 'port-exhaustion',
+        severity: critical ? 'critical' : 'warning',
+        ts: st.peakTs,
+        connectionId: null,
+        relatedConnectionId: null,
+        frames,
+        host: s.host,
+        summary,
+        details: {
+          scope: 'service',
+          server: s.serverIp,
+          server_port: s.serverPort,
+          peak_time_wait: st.peak,
+          peak_ts: round(st.peakTs),
+          peak_ports_in_use: st.peakUse,
+          peak_ports_in_use_ts: round(st.peakUseTs),
+          range,
+          port_low: this.opts.portLow,
+          port_high: this.opts.portHigh,
+          time_wait_len: L,
+          mean_time_wait: round(st.meanTimeWait, 3),
+          rate: rate,
+          new_connections_rate: round(st.synRate, 1),
+          rate_window: st.windowSeconds,
+          projected_time_wait: Math.round(projected),
+          max_sustainable_rate: round(maxRate, 1),
+          share_of_range: round(st.peak / range, 4),
+          connections: s.connections,
+          time_waits: s.timeWaits,
+          ports_outside_range: s.outsideRange,
+          bucket_seconds: this.width,
+        },
+        wiresharkFilter: synFilter(s.ipVersion, s.host, s.serverIp, { dstPort: s.serverPort ?? undefined }),
+      });
+    }
+
+    const byPeak = (a: { st: SeriesStats }, b: { st: SeriesStats }): number => b.st.peak - a.st.peak || a.st.peakTs - b.st.peakTs;
+    const clientHostStats = [...this.clientHosts.values()].filter((s) => s.timeWaits > 0).map((s) => ({ s, st: this.stats(s, now) }));
+    clientHostStats.sort(byPeak);
+    // a client near the range over all its peers matters when it binds before connecting
+    for (const { s, st } of clientHostStats) {
+      if (flaggedHosts.has(s.host) || st.peak < NEAR * range) continue;
+      out.finding({
+        kind: 'port-exhaustion',
+        severity: 'info',
+        ts: st.peakTs,
+        connectionId: null,
+        relatedConnectionId: null,
+        frames: [],
+        host: s.host,
+        summary:
+          `${s.host} held ${thousands(st.peak)} TIME-WAIT entries over all its peers, ${Math.round((100 * st.peak) / range)}% of a ${thousands(range)}-port range: ` +
+          `harmless while each destination stays below the range, but an application that binds its local port before connecting would run out.`,
+        details: { scope: 'host', peak_time_wait: st.peak, peak_ts: round(st.peakTs), range, time_wait_len: L, rate: round(st.twRate, 1), bucket_seconds: this.width },
+        wiresharkFilter: '',
+      });
+    }
+
+    const hostStats = [...this.hosts.values()].filter((s) => s.timeWaits > 0).map((s) => ({ s, st: this.stats(s, now) }));
+    hostStats.sort(byPeak);
+    for (const { s, st } of hostStats.slice(0, TOP_SERIES)) this.writeRows(out, s, st);
+    for (const { s, st } of keyStats.slice(0, TOP_SERIES)) this.writeRows(out, s, st);
+  }
+
+  private writeRows(out: FindingSink, s: Series, st: SeriesStats): void {
+    if (st.peak === 0) return;
+    for (const r of st.rows) {
+      out.timeline({ ts: r.ts, host: s.host, serverIp: s.serverIp, serverPort: s.serverPort, timeWait: r.timeWait, peakTimeWait: r.peak, newConnections: r.newc });
+    }
+  }
+}
