@@ -9,7 +9,11 @@
 //  - critical: TIME-WAIT (or ports in use) reached the range size: connect() fails with
 //    EADDRNOTAVAIL until TIME-WAIT entries expire;
 //  - warning: >= 80% of the range in TIME-WAIT, or the steady rate of connections entering
-//    TIME-WAIT times the TIME-WAIT length is at least the range (it will run out).
+//    TIME-WAIT times how long each stays there (Little's law: the TIME-WAIT length, less when a
+//    new incarnation takes the 4-tuple over) is at least the range (it will run out). The rate is
+//    exact over the span of TIME-WAIT starts when they fit in one TIME-WAIT length (a span under
+//    1 s is a burst and projects nothing), else the busiest TIME-WAIT-long window of buckets.
+// A TIME-WAIT ends early when the next incarnation of its 4-tuple starts (onReuse).
 //
 // Streaming and bounded: connections arrive out of order (onConnEnd), so each key keeps sparse
 // bucket counters (+1/-1 deltas at TIME-WAIT start/end, new connections), never a list of
