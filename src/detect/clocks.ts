@@ -61,10 +61,16 @@ const MAX_SCAN = 64;
 const MAX_SINGLE_ROWS = 200;
 const MAX_DROPS = 1000;
 const MAX_WEAK = 1000;
+/** live single-tuple clocks kept per address pair (oldest folded into counters beyond it) */
+const MAX_LIVE = 8192;
+/** and over all pairs together */
+const MAX_LIVE_TOTAL = 32768;
 
 interface Cluster {
   pair: Pair;
   mask: number;
+  /** addSide generation that last considered this clock */
+  gen: number;
   /** earliest and latest sample, times relative to pair.tRef */
   t0: number;
   v0: number;
@@ -153,6 +159,15 @@ function wrap(x: number): number {
   return x - Math.round(x / TWO32) * TWO32;
 }
 
+/** |residual| / tolerance of sample (t, v) against clock k at rate r, or -1 when outside the tolerance */
+function residual(k: Cluster, t: number, v: number, r: number, drift: number): number {
+  const useFirst = Math.abs(t - k.t0) < Math.abs(t - k.t1);
+  const dt = t - (useFirst ? k.t0 : k.t1);
+  const res = Math.abs(wrap(v - (useFirst ? k.v0 : k.v1) - r * dt));
+  const tl = tol(r, dt, drift);
+  return res > tl ? -1 : res / tl;
+}
+
 function bits(mask: number): number[] {
   const out: number[] = [];
   for (let i = 0; i < NR; i++) if (mask & (1 << i)) out.push(i);
@@ -184,6 +199,10 @@ export function snapRate(hz: number): number {
 export class ClockDetector implements Detector {
   private readonly pairs = new Map<string, Pair>();
   private readonly expireAfter: number;
+  private gen = 0;
+  private readonly pairsBySrc = new Map<string, Map<string, Pair>>();
+  /** clocks live over all pairs (memory bound) */
+  private liveClusters = 0;
   private now = 0;
   private lastSweep = 0;
 
@@ -200,15 +219,19 @@ export class ClockDetector implements Detector {
   }
 
   private pair(src: string, dst: string, ipVersion: 4 | 6, t: number): Pair {
-    const key = src + '|' + dst;
-    let p = this.pairs.get(key);
+    // two-level lookup: no key string built per call (the tracker interns address strings)
+    let bySrc = this.pairsBySrc.get(src);
+    if (bySrc === undefined) this.pairsBySrc.set(src, (bySrc = new Map()));
+    let p = bySrc.get(dst);
     if (p === undefined) {
+      const key = src + '|' + dst;
       p = {
         src, dst, ipVersion, tRef: Math.floor(t), clusters: new Set(), index: new Map(), multi: [], liveByRate: new Array(NR).fill(0),
         conns: 0, unclassified: 0, expiredSingles: 0, expiredConns: 0, expiredSameTuple: 0, expiredRates: new Array(NR).fill(0), keptSingles: [], weak: [], weakDropped: 0,
         expectedFalse: 0, remTsval: 0, remTime: 0, remFrame: 0, remValid: false, drops: [], dropCount: 0, dropsNoTs: 0, syns: 0, asClient: 0, asServer: 0,
       };
       this.pairs.set(key, p);
+      bySrc.set(dst, p);
     }
     return p;
   }
@@ -291,10 +314,11 @@ export class ClockDetector implements Detector {
     let best: Cluster | null = null;
     let bestMask = 0;
     let bestScore = Infinity;
-    const seen = new Set<Cluster>();
+    // visit each candidate clock once: a generation stamp instead of a Set per connection
+    const gen = ++this.gen;
     const consider = (k: Cluster): void => {
-      if (seen.has(k)) return;
-      seen.add(k);
+      if (k.gen === gen) return;
+      k.gen = gen;
       const common = k.mask & mask;
       if (common === 0) return;
       let pass = 0;
@@ -303,26 +327,13 @@ export class ClockDetector implements Detector {
         if ((common & (1 << i)) === 0) continue;
         const r = k.measured > 0 ? k.measured : RATES[i]!;
         const drift = k.measured > 0 ? DRIFT_MEASURED + (2 * JITTER) / Math.max(k.t1 - k.t0, MEASURE_SPAN) : DRIFT_MATCH;
-        let worst = 0;
-        let ok = true;
-        for (const [t, v] of [[ta, va], [tb, vb]] as const) {
-          // nearest anchor of the clock
-          const useFirst = Math.abs(t - k.t0) < Math.abs(t - k.t1);
-          const at = useFirst ? k.t0 : k.t1;
-          const av = useFirst ? k.v0 : k.v1;
-          const dt = t - at;
-          const res = Math.abs(wrap(v - av - r * dt));
-          const tl = tol(r, dt, drift);
-          if (res > tl) {
-            ok = false;
-            break;
-          }
-          worst = Math.max(worst, res / tl);
-        }
-        if (ok) {
-          pass |= 1 << i;
-          score = Math.min(score, worst);
-        }
+        // both samples must sit on the clock's line, measured from its nearest anchor
+        const ra = residual(k, ta, va, r, drift);
+        if (ra < 0) continue;
+        const rb = residual(k, tb, vb, r, drift);
+        if (rb < 0) continue;
+        pass |= 1 << i;
+        score = Math.min(score, Math.max(ra, rb));
       }
       if (pass !== 0 && score < bestScore) {
         best = k;
@@ -335,12 +346,12 @@ export class ClockDetector implements Detector {
       const r = RATES[i]!;
       const nb = TWO32 / W[i]!;
       const b = Math.floor(mod32(vb - r * tb) / W[i]!);
-      for (const bb of [b - 1, b, b + 1]) {
+      for (let bb = b - 1; bb <= b + 1; bb++) {
         const list = p.index.get(i * 2 ** 27 + ((bb + nb) % nb));
-        if (list) for (const k of list) consider(k);
+        if (list) for (let j = 0; j < list.length; j++) consider(list[j]!);
       }
     }
-    for (const k of p.multi) consider(k);
+    for (let j = 0; j < p.multi.length; j++) consider(p.multi[j]!);
 
     const tuple = sport * 65536 + dport;
     const start = Math.min(c.start, s.firstTsTime);
@@ -349,9 +360,11 @@ export class ClockDetector implements Detector {
     if (k === null) {
       k = {
         pair: p, mask, t0: ta, v0: va, t1: tb, v1: vb, measured: 0, selfRates: 0, ids: [], nConns: 0, tuple0: tuple, tuples: null, ports: [], synFrames: [],
-        firstTs: start, lastTs: end, keys: [], multi: false, live: true,
+        firstTs: start, lastTs: end, keys: [], multi: false, live: true, gen: 0,
       };
+      this.trim(p);
       p.clusters.add(k);
+      this.liveClusters++;
     } else {
       this.unindex(k);
       k.mask = bestMask;
@@ -451,23 +464,44 @@ export class ClockDetector implements Detector {
       let dropMulti = false;
       for (const k of p.clusters) {
         if ((k.multi && k.nConns >= 3) || k.t1 >= limit || k.lastTs - p.tRef >= limit) continue;
-        this.unindex(k);
-        p.clusters.delete(k);
-        k.live = false;
-        if (k.multi) {
-          dropMulti = true;
-          if (p.weak.length < MAX_WEAK) p.weak.push(k);
-          else p.weakDropped++;
-          continue;
-        }
-        p.expiredSingles++;
-        p.expiredConns += k.nConns;
-        if (k.nConns > 1) p.expiredSameTuple++;
-        for (const i of bits(k.selfRates)) p.expiredRates[i]!++;
-        if (p.keptSingles.length < MAX_SINGLE_ROWS) p.keptSingles.push(this.summary(k));
+        if (this.retire(p, k)) dropMulti = true;
       }
       if (dropMulti) p.multi = p.multi.filter((k) => k.live);
     }
+  }
+
+  /** fold one clock into the pair's counters; true when it was a (weak) multi-tuple clock */
+  private retire(p: Pair, k: Cluster): boolean {
+    this.unindex(k);
+    p.clusters.delete(k);
+    this.liveClusters--;
+    k.live = false;
+    if (k.multi) {
+      if (p.weak.length < MAX_WEAK) p.weak.push(k);
+      else p.weakDropped++;
+      return true;
+    }
+    p.expiredSingles++;
+    p.expiredConns += k.nConns;
+    if (k.nConns > 1) p.expiredSameTuple++;
+    for (const i of bits(k.selfRates)) p.expiredRates[i]!++;
+    if (p.keptSingles.length < MAX_SINGLE_ROWS) p.keptSingles.push(this.summary(k));
+    return false;
+  }
+
+  /** memory bound: when every connection brings its own clock (per-connection offsets), keep only
+   *  the most recent MAX_LIVE single-tuple clocks of a pair live; the oldest are folded early */
+  private trim(p: Pair): void {
+    // over the global bound, only pairs above their fair share give clocks up (amortized: an eighth at a time)
+    if (p.clusters.size < MAX_LIVE && (this.liveClusters < MAX_LIVE_TOTAL || p.clusters.size * this.pairs.size < MAX_LIVE_TOTAL)) return;
+    let n = Math.max(1, p.clusters.size >> 3);
+    let dropMulti = false;
+    for (const k of p.clusters) {
+      if (n-- <= 0) break;
+      if (k.multi) continue;
+      if (this.retire(p, k)) dropMulti = true;
+    }
+    if (dropMulti) p.multi = p.multi.filter((k) => k.live);
   }
 
   private rateOf(k: Cluster): number {

@@ -41,6 +41,7 @@ const SEQ_SLACK = 1 << 22;
 export class Tracker {
   private readonly table = new Map<number, Conn>();
   private readonly live: Conn[] = [];
+  private readonly v4names = new Map<number, string>();
   private nextId: number;
   /** newest capture time seen (timestamps can step back between interfaces/files) */
   now = 0;
@@ -189,8 +190,8 @@ export class Tracker {
       c.s0 = seg.src0; c.s1 = seg.src1; c.s2 = seg.src2; c.s3 = seg.src3; c.sport = seg.srcPort;
       c.flipped = true;
     }
-    c.clientIp = formatAddr(seg.ipVersion, c.c0, c.c1, c.c2, c.c3);
-    c.serverIp = formatAddr(seg.ipVersion, c.s0, c.s1, c.s2, c.s3);
+    c.clientIp = this.addrName(seg.ipVersion, c.c0, c.c1, c.c2, c.c3);
+    c.serverIp = this.addrName(seg.ipVersion, c.s0, c.s1, c.s2, c.s3);
     c.firstFrame = seg.frame;
     c.startSec = seg.tsSec;
     c.startNsec = seg.tsNsec;
@@ -218,6 +219,18 @@ export class Tracker {
     if (this.live.length > this.stats.peakOpen) this.stats.peakOpen = this.live.length;
     this.stats.connections++;
     return c;
+  }
+
+  /** IPv4 address strings are interned (bounded): one string per host, not two per connection */
+  private addrName(v: 4 | 6, w0: number, w1: number, w2: number, w3: number): string {
+    if (v === 6) return formatAddr(v, w0, w1, w2, w3);
+    let name = this.v4names.get(w0);
+    if (name === undefined) {
+      if (this.v4names.size >= 1 << 16) this.v4names.clear();
+      name = formatAddr(4, w0, 0, 0, 0);
+      this.v4names.set(w0, name);
+    }
+    return name;
   }
 
   private unlink(c: Conn): void {
