@@ -63,6 +63,9 @@ const MAX_DROPS = 1000;
 const MAX_WEAK = 1000;
 /** live single-tuple clocks kept per address pair (oldest folded into counters beyond it) */
 const MAX_LIVE = 8192;
+/** after this many unrelated clocks on a pair, cluster one connection side in SAMPLE_EVERY */
+const SAMPLE_AFTER = 256;
+const SAMPLE_EVERY = 8;
 /** and over all pairs together */
 const MAX_LIVE_TOTAL = 32768;
 
@@ -147,6 +150,9 @@ interface Pair {
   /** connection sides seen from the client / server end (which SYNs the filter shows) */
   asClient: number;
   asServer: number;
+  sampleTick: number;
+  /** connection sides not clustered (sampling, see SAMPLE_EVERY) */
+  sampledOut: number;
 }
 
 const W: number[] = [];
@@ -228,7 +234,7 @@ export class ClockDetector implements Detector {
       p = {
         src, dst, ipVersion, tRef: Math.floor(t), clusters: new Set(), index: new Map(), multi: [], liveByRate: new Array(NR).fill(0),
         conns: 0, unclassified: 0, expiredSingles: 0, expiredConns: 0, expiredSameTuple: 0, expiredRates: new Array(NR).fill(0), keptSingles: [], weak: [], weakDropped: 0,
-        expectedFalse: 0, remTsval: 0, remTime: 0, remFrame: 0, remValid: false, drops: [], dropCount: 0, dropsNoTs: 0, syns: 0, asClient: 0, asServer: 0,
+        expectedFalse: 0, remTsval: 0, remTime: 0, remFrame: 0, remValid: false, drops: [], dropCount: 0, dropsNoTs: 0, syns: 0, asClient: 0, asServer: 0, sampleTick: 0, sampledOut: 0,
       };
       this.pairs.set(key, p);
       bySrc.set(dst, p);
@@ -292,6 +298,13 @@ export class ClockDetector implements Detector {
     else p.asServer++;
     if (s.firstTsval === 0 && s.lastTsval === 0) {
       p.unclassified++;
+      return;
+    }
+    // per-connection offsets everywhere so far (many clocks, none shared by two 4-tuples): cluster
+    // one connection in SAMPLE_EVERY; a host clock with several connections still shows, at a
+    // fraction of the cost on busy pairs
+    if (p.multi.length === 0 && p.clusters.size + p.expiredSingles >= SAMPLE_AFTER && p.sampleTick++ % SAMPLE_EVERY !== 0) {
+      p.sampledOut++;
       return;
     }
     const ta = s.firstTsTime - p.tRef;
@@ -646,6 +659,7 @@ export class ClockDetector implements Detector {
           clocks_shared_by_incarnations_of_one_4tuple: sameTuple,
           rate_hz: rate,
           unclassified: p.unclassified,
+          not_clustered_sampling: p.sampledOut,
           recycle_drop_count: p.dropCount,
           recycle_drops: dropDetails.slice(0, 50),
           recycle_drops_without_timestamp: p.dropsNoTs,
