@@ -12,9 +12,9 @@ program
   .name('twscope')
   .description('Offline TCP connection analyzer for packet captures: teardown, TIME-WAIT reuse, PAWS, NAT timestamp clocks, port exhaustion.')
   .version(VERSION)
-  .showHelpAfterError('(run with --help for usage)')
   .exitOverride()
-  .configureOutput({ outputError: (str, write) => write(str.split('\n')[0] + '\n') });
+  // usage errors: one line, like every other error
+  .configureOutput({ outputError: (str, write) => write(`twscope: ${str.split('\n')[0]!.replace(/^error: /, '')} (see --help)\n`) });
 
 registerAnalyze(program);
 registerQuery(program);

@@ -1,0 +1,94 @@
+// Bad input on analyze and query: one line on stderr naming what is wrong, exit code 2, no stack
+// trace; a damaged capture is analyzed up to the damage and the damage is recorded.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, describe, expect, it } from 'vitest';
+import { corpusDir, hasCorpus, repoRoot } from './helpers/env.ts';
+
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'twscope-cli-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+function tw(...args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [path.join(repoRoot, 'bin/twscope.js'), ...args], { encoding: 'utf8' });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function oneLine(stderr: string): string {
+  const lines = stderr.trim().split('\n');
+  expect(lines, stderr).toHaveLength(1);
+  expect(stderr).not.toMatch(/\n\s+at /);
+  return lines[0]!;
+}
+
+describe('analyze and query on bad input', () => {
+  it('wrong path', () => {
+    const r = tw('analyze', path.join(tmp, 'missing.pcap'), '--db', path.join(tmp, 'x.db'));
+    expect(r.code).toBe(2);
+    expect(oneLine(r.stderr)).toMatch(/missing\.pcap: no such file/);
+  });
+
+  it('a file that is not a capture', () => {
+    const f = path.join(tmp, 'text.pcap');
+    writeFileSync(f, 'hello world, not a capture\n');
+    const r = tw('analyze', f, '--db', path.join(tmp, 'text.db'));
+    expect(r.code).toBe(2);
+    expect(oneLine(r.stderr)).toMatch(/text\.pcap: byte offset 0: not a pcap or pcapng/);
+  });
+
+  it('a capture with a truncated last record: analyzed up to the damage, damage named and stored, exit 2', () => {
+    const src = path.join(repoRoot, 'captures/teardown/client-closes-first.pcap');
+    const data = readFileSync(src);
+    const cut = path.join(tmp, 'cut.pcap');
+    writeFileSync(cut, data.subarray(0, data.length - 7));
+    const db = path.join(tmp, 'cut.db');
+    const r = tw('analyze', cut, '--db', db);
+    expect(r.code).toBe(2);
+    expect(oneLine(r.stderr)).toMatch(/cut\.pcap: frame 10, byte offset \d+: .*everything before it was analyzed/);
+    expect(r.stdout).toMatch(/9 packets/);
+    const d = new Database(db, { readonly: true });
+    const cap = d.prepare('SELECT packets, damaged, status FROM captures').get() as { packets: number; damaged: string; status: string };
+    const conns = d.prepare('SELECT client_pkts + server_pkts AS n, close_kind FROM connections').get() as { n: number; close_kind: string };
+    d.close();
+    expect(cap).toMatchObject({ packets: 9, status: 'complete' });
+    expect(cap.damaged).toMatch(/frame 10/);
+    expect(conns).toEqual({ n: 9, close_kind: 'fin' });
+  });
+
+  it('bad options', () => {
+    for (const args of [['analyze', '--bogus', 'x.pcap'], ['analyze', 'x.pcap', '--port-range', '9-3'], ['analyze', 'x.pcap', '--fail-on', 'nonsense'], ['nosuchcommand']]) {
+      const r = tw(...args);
+      expect(r.code, args.join(' ')).toBe(2);
+      oneLine(r.stderr);
+    }
+  });
+
+  it('query: bad SQL, a write, a missing store', () => {
+    const db = path.join(tmp, 'q.db');
+    expect(tw('analyze', path.join(repoRoot, 'captures/teardown/mixed.pcap'), '--db', db, '-q').code).toBe(0);
+    const bad = tw('query', db, 'SELEC * FROM connections');
+    expect(bad.code).toBe(2);
+    expect(oneLine(bad.stderr)).toMatch(/SQL error: near "SELEC"/);
+    const write = tw('query', db, 'DELETE FROM connections');
+    expect(write.code).toBe(2);
+    expect(oneLine(write.stderr)).toMatch(/read-only/);
+    expect(tw('query', db, 'SELECT count(*) AS n FROM connections', '--format', 'csv').stdout).toBe('n\n20\n');
+    const missing = tw('query', path.join(tmp, 'none.db'), 'SELECT 1');
+    expect(missing.code).toBe(2);
+    expect(oneLine(missing.stderr)).toMatch(/none\.db: no such file/);
+  });
+
+  it.skipIf(!hasCorpus)('a record claiming a 3.9 GB packet mid-file (corpus): the 18 good frames are kept', () => {
+    const f = path.join(corpusDir, 'suricata-verify__smtp-to-comma__10.7.29.101_49898-178.63.41.150_25.pcap');
+    if (!existsSync(f)) return;
+    const db = path.join(tmp, 'smtp.db');
+    const r = tw('analyze', f, '--db', db, '-q');
+    expect(r.code).toBe(2);
+    expect(oneLine(r.stderr)).toMatch(/frame 19, byte offset 3695/);
+    const d = new Database(db, { readonly: true });
+    expect((d.prepare('SELECT packets FROM captures').get() as { packets: number }).packets).toBe(18);
+    d.close();
+  });
+});
