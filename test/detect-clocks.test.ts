@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ClockDetector, connRateMask, RATES, snapRate } from '../src/detect/clocks.ts';
+import { ClockDetector, connRateMask, RATES, snapRate, SAMPLE_AFTER, SAMPLE_EVERY } from '../src/detect/clocks.ts';
 import type { ClockRow, FindingRow } from '../src/store/writer.ts';
 import { Conn } from '../src/tracker/connection.ts';
 import { analyze } from '../src/pipeline/analyze.ts';
@@ -127,9 +127,9 @@ describe('nat-clock-collision on synthetic connections', () => {
     const info = findings.filter((f) => f.kind === 'ts-per-connection');
     expect(info).toHaveLength(1);
     expect(info[0]!.severity).toBe('info');
-    // the first 256 unrelated clocks are all clustered, then one connection in 8 (sampling)
+    // the first SAMPLE_AFTER unrelated clocks are all clustered, then one connection in SAMPLE_EVERY
     const d = info[0]!.details as { clocks: number; not_clustered_sampling: number };
-    expect(d.clocks).toBe(256 + Math.ceil(44 / 8));
+    expect(d.clocks).toBe(SAMPLE_AFTER + Math.ceil((300 - SAMPLE_AFTER) / SAMPLE_EVERY));
     expect(d.clocks + d.not_clustered_sampling).toBe(300);
   });
 

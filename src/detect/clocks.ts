@@ -64,8 +64,8 @@ const MAX_WEAK = 1000;
 /** live single-tuple clocks kept per address pair (oldest folded into counters beyond it) */
 const MAX_LIVE = 8192;
 /** after this many unrelated clocks on a pair, cluster one connection side in SAMPLE_EVERY */
-const SAMPLE_AFTER = 256;
-const SAMPLE_EVERY = 8;
+export const SAMPLE_AFTER = 64;
+export const SAMPLE_EVERY = 8;
 /** and over all pairs together */
 const MAX_LIVE_TOTAL = 32768;
 
@@ -151,6 +151,9 @@ interface Pair {
   asClient: number;
   asServer: number;
   sampleTick: number;
+  /** connection sides clustered, and how many of them started a clock of their own */
+  clustered: number;
+  newClocks: number;
   /** connection sides not clustered (sampling, see SAMPLE_EVERY) */
   sampledOut: number;
 }
@@ -234,7 +237,7 @@ export class ClockDetector implements Detector {
       p = {
         src, dst, ipVersion, tRef: Math.floor(t), clusters: new Set(), index: new Map(), multi: [], liveByRate: new Array(NR).fill(0),
         conns: 0, unclassified: 0, expiredSingles: 0, expiredConns: 0, expiredSameTuple: 0, expiredRates: new Array(NR).fill(0), keptSingles: [], weak: [], weakDropped: 0,
-        expectedFalse: 0, remTsval: 0, remTime: 0, remFrame: 0, remValid: false, drops: [], dropCount: 0, dropsNoTs: 0, syns: 0, asClient: 0, asServer: 0, sampleTick: 0, sampledOut: 0,
+        expectedFalse: 0, remTsval: 0, remTime: 0, remFrame: 0, remValid: false, drops: [], dropCount: 0, dropsNoTs: 0, syns: 0, asClient: 0, asServer: 0, sampleTick: 0, sampledOut: 0, clustered: 0, newClocks: 0,
       };
       this.pairs.set(key, p);
       bySrc.set(dst, p);
@@ -300,10 +303,10 @@ export class ClockDetector implements Detector {
       p.unclassified++;
       return;
     }
-    // per-connection offsets everywhere so far (many clocks, none shared by two 4-tuples): cluster
+    // per-connection offsets nearly everywhere so far (nine in ten connections brought a new clock): cluster
     // one connection in SAMPLE_EVERY; a host clock with several connections still shows, at a
     // fraction of the cost on busy pairs
-    if (p.multi.length === 0 && p.clusters.size + p.expiredSingles >= SAMPLE_AFTER && p.sampleTick++ % SAMPLE_EVERY !== 0) {
+    if (p.clustered >= SAMPLE_AFTER && p.newClocks > 0.9 * p.clustered && p.sampleTick++ % SAMPLE_EVERY !== 0) {
       p.sampledOut++;
       return;
     }
@@ -366,6 +369,7 @@ export class ClockDetector implements Detector {
     }
     for (let j = 0; j < p.multi.length; j++) consider(p.multi[j]!);
 
+    p.clustered++;
     const tuple = sport * 65536 + dport;
     const start = Math.min(c.start, s.firstTsTime);
     const end = Math.max(c.end, s.lastTsTime);
@@ -376,6 +380,7 @@ export class ClockDetector implements Detector {
         firstTs: start, lastTs: end, keys: [], multi: false, live: true, gen: 0,
       };
       this.trim(p);
+      p.newClocks++;
       p.clusters.add(k);
       this.liveClusters++;
     } else {
