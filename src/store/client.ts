@@ -6,7 +6,6 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Conn } from '../tracker/connection.js';
-import { CONNECTIONS, PACKETS } from './schema.js';
 import { nanos, pushConnRow, type CaptureFileRow, type CaptureRow, type ClockRow, type FindingRow, type TimelineRow } from './writer.js';
 
 export type StoreMessage =
@@ -165,5 +164,3 @@ export class StoreClient {
   }
 }
 
-export const PACKET_COLUMNS = PACKETS.columns.length;
-export const CONN_COLUMNS = CONNECTIONS.columns.length;

@@ -144,16 +144,6 @@ export class StoreWriter {
     }
   }
 
-  writeConn(c: Conn): void {
-    pushConnRow(this.connBuf, c, this.captureId);
-    if (++this.connBufRows === BATCH) {
-      this.insConnBatch.run(this.connBuf);
-      this.connBuf.length = 0;
-      this.connBufRows = 0;
-    }
-    this.connectionsWritten++;
-  }
-
   /** rows already laid out by pushConnRow (from the main thread) */
   writeConnRows(values: unknown[], rows: number): void {
     const n = CONNECTIONS.columns.length;
@@ -186,10 +176,6 @@ export class StoreWriter {
     for (let i = 0; i < this.connBufRows; i++) this.insConn.run(this.connBuf.slice(i * n, (i + 1) * n));
     this.connBuf.length = 0;
     this.connBufRows = 0;
-  }
-
-  writePacket(frame: number, sec: number, nsec: number, ts: number, connId: number, dir: 0 | 1, flags: string, seq: number, ack: number, win: number, len: number, tsval: number | null, tsecr: number | null): void {
-    this.insPacket.run(this.captureId, frame, ts, nanos(sec, nsec), connId, dir === 0 ? 'c2s' : 's2c', flags, seq, ack, win, len, tsval, tsecr);
   }
 
   writeFinding(f: FindingRow): void {
@@ -269,4 +255,3 @@ export function pushConnRow(out: unknown[], c: Conn, captureId: number): void {
   );
 }
 
-export const CONN_COLUMN_COUNT = CONNECTIONS.columns.length;
