@@ -239,7 +239,7 @@ describe('real captures', () => {
     const facts = spec.expect[0].facts;
     const { findings } = await analyzeCapture('nat-kernel-default');
     expect(findings.filter((f) => f.kind === 'nat-clock-collision')).toEqual([]);
-    // the scenario calls it "per-connection-timestamps"; twscope's kind is ts-per-connection
+    expect(spec.expect[0].kind).toBe('ts-per-connection');
     const info = findings.filter((f) => f.kind === 'ts-per-connection' && f.host === facts.address);
     expect(info).toHaveLength(1);
     expect(info[0]!.severity).toBe('info');

@@ -64,7 +64,7 @@ describe('findings on captures/findings', () => {
       }
       for (const e of spec.expect) {
         const ofKind = rows.filter((r) => r.kind === e.kind);
-        if (['port-exhaustion', 'nat-clock-collision', 'per-connection-timestamps', 'ts-per-connection'].includes(e.kind)) continue; // checked in detect-ports / detect-clocks tests
+        if (['port-exhaustion', 'nat-clock-collision', 'ts-per-connection'].includes(e.kind)) continue; // checked in detect-ports / detect-clocks tests
         expect(ofKind.length, `${e.kind} reported`).toBeGreaterThan(0);
         const perSyn = e.facts?.per_syn;
         if (perSyn) {

@@ -545,7 +545,7 @@ def s_nat(shifted):
                          "its own random TSval offset): one address, 18 connections, 18 unrelated clocks at 1000 Hz.")
         j["made_with"] = ("Ethernet (veth), pcap, microsecond; capture on the router's server-facing veth (after NAT); "
                           "all namespaces at kernel defaults (tcp_timestamps=1), no NFQUEUE.")
-        j["expect"] = [{"kind": "per-connection-timestamps", "frames": [],
+        j["expect"] = [{"kind": "ts-per-connection", "frames": [],
                         "facts": {"address": nat_a, "connections": len(incs), "note":
                                   "every connection has its own clock (per-connection TSval offset, Linux >= 4.10 "
                                   "default): twscope must say so and must NOT report several hosts"}}]
