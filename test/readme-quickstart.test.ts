@@ -28,7 +28,7 @@ function cookbook(md: string): { title: string; sql: string }[] {
   return out;
 }
 
-const ANALYZE = 'npm install && npx twscope analyze captures/teardown/mixed.pcap --report report.html';
+const ANALYZE = 'npm install && npx twscope analyze captures/findings/lost-last-ack-reuse.pcap --report report.html';
 const TEST = 'npm install && npm test';
 
 describe('README quick start', () => {
@@ -44,7 +44,7 @@ describe('README quick start', () => {
   it('the analyze command works as written, from the repository root', () => {
     const cmd = cmds.find((c) => c === ANALYZE)!;
     const report = path.join(repoRoot, 'report.html');
-    const store = path.join(repoRoot, 'captures/teardown/mixed.twscope.db');
+    const store = path.join(repoRoot, 'captures/findings/lost-last-ack-reuse.twscope.db');
     // keep whatever a developer had there
     const saved = [report, store].filter((f) => fs.existsSync(f)).map((f) => {
       const b = f + '.readme-test-backup';
@@ -59,12 +59,13 @@ describe('README quick start', () => {
         timeout: 240_000,
       });
       expect(r.status, r.stderr).toBe(0);
-      expect(r.stdout).toContain('20 connections');
+      expect(r.stdout).toContain('2 connections');
+      expect(r.stdout).toMatch(/CRITICAL .*lost-last-ACK failure/);
       expect(r.stdout).toContain('report: report.html');
       const html = fs.readFileSync(report, 'utf8');
       expect(html.startsWith('<!DOCTYPE html>')).toBe(true);
       expect(html).toContain('<svg class="chart" id="chart-connection-rate"');
-      expect(html).toContain('mixed.pcap');
+      expect(html).toContain('lost-last-ack-reuse.pcap');
       expect(fs.existsSync(store)).toBe(true);
     } finally {
       for (const f of [report, store, store + '-wal', store + '-shm', store + '-journal']) fs.rmSync(f, { force: true });
