@@ -21,9 +21,9 @@ export type StoreMessage =
 
 type Reply = { op: 'opened'; captureId: number; firstConnId: number } | { op: 'committed'; connections: number } | { op: 'closed' } | { op: 'error'; message: string; code?: string };
 
-const CONN_BATCH = 1024;
+const CONN_BATCH = 256;
 const PACKET_BATCH = 4096;
-const MAX_IN_FLIGHT = 4;
+const MAX_IN_FLIGHT = 16;
 
 /** the compiled worker next to this module; from the TypeScript sources (tests) the built one in dist/ */
 function workerPath(): string {
