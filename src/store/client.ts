@@ -12,10 +12,7 @@ export type StoreMessage =
   | { op: 'open'; dbPath: string; key: string; pending: SharedArrayBuffer }
   | { op: 'conns'; values: unknown[]; rows: number }
   | { op: 'packets'; values: unknown[]; rows: number }
-  | { op: 'finding'; row: FindingRow }
-  | { op: 'clock'; row: ClockRow }
-  | { op: 'timeline'; row: TimelineRow }
-  | { op: 'file'; row: CaptureFileRow }
+  | { op: 'rows'; findings: FindingRow[]; clocks: ClockRow[]; timeline: TimelineRow[]; files: CaptureFileRow[] }
   | { op: 'commit'; row: CaptureRow }
   | { op: 'close' };
 
@@ -24,6 +21,7 @@ type Reply = { op: 'opened'; captureId: number; firstConnId: number } | { op: 'c
 const CONN_BATCH = 256;
 const PACKET_BATCH = 4096;
 const MAX_IN_FLIGHT = 16;
+const SMALL_BATCH = 512;
 
 /** the compiled worker next to this module; from the TypeScript sources (tests) the built one in dist/ */
 function workerPath(): string {
@@ -133,22 +131,45 @@ export class StoreClient {
     this.packetRows = 0;
   }
 
+  // findings, clocks, timeline and file rows are few per connection but can number tens of
+  // thousands per capture: they travel in batches too
+  private findings: FindingRow[] = [];
+  private clocks: ClockRow[] = [];
+  private timeline: TimelineRow[] = [];
+  private files: CaptureFileRow[] = [];
+  private small = 0;
+
   writeFinding(row: FindingRow): void {
-    this.worker.postMessage({ op: 'finding', row } satisfies StoreMessage);
+    this.findings.push(row);
+    if (++this.small === SMALL_BATCH) this.flushSmall();
   }
   writeClock(row: ClockRow): void {
-    this.worker.postMessage({ op: 'clock', row } satisfies StoreMessage);
+    this.clocks.push(row);
+    if (++this.small === SMALL_BATCH) this.flushSmall();
   }
   writeTimeline(row: TimelineRow): void {
-    this.worker.postMessage({ op: 'timeline', row } satisfies StoreMessage);
+    this.timeline.push(row);
+    if (++this.small === SMALL_BATCH) this.flushSmall();
   }
   writeFile(row: CaptureFileRow): void {
-    this.worker.postMessage({ op: 'file', row } satisfies StoreMessage);
+    this.files.push(row);
+    if (++this.small === SMALL_BATCH) this.flushSmall();
+  }
+
+  private flushSmall(): void {
+    if (this.small === 0) return;
+    this.worker.postMessage({ op: 'rows', findings: this.findings, clocks: this.clocks, timeline: this.timeline, files: this.files } satisfies StoreMessage);
+    this.findings = [];
+    this.clocks = [];
+    this.timeline = [];
+    this.files = [];
+    this.small = 0;
   }
 
   async commit(row: CaptureRow): Promise<void> {
     this.flushConns();
     this.flushPackets();
+    this.flushSmall();
     if (this.failure) throw this.failure;
     await this.request({ op: 'commit', row });
   }

@@ -24,17 +24,11 @@ port.on('message', (m: StoreMessage) => {
       case 'packets':
         w!.writePacketRows(m.values, m.rows);
         break;
-      case 'finding':
-        w!.writeFinding(m.row);
-        break;
-      case 'clock':
-        w!.writeClock(m.row);
-        break;
-      case 'timeline':
-        w!.writeTimeline(m.row);
-        break;
-      case 'file':
-        w!.writeFile(m.row);
+      case 'rows':
+        for (const r of m.findings) w!.writeFinding(r);
+        for (const r of m.clocks) w!.writeClock(r);
+        for (const r of m.timeline) w!.writeTimeline(r);
+        for (const r of m.files) w!.writeFile(r);
         break;
       case 'commit':
         w!.commit(m.row);
