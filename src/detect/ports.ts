@@ -80,6 +80,7 @@ export interface SeriesStats {
 
 export class PortDetector implements Detector {
   private readonly keys = new Map<string, Series>();
+  private readonly keyCache = new Map<string, Map<string, Map<number, Series>>>();
   /** per host, TIME-WAIT held as client or server (what `ss -s` shows): timelines */
   private readonly hosts = new Map<string, Series>();
   /** per host, TIME-WAIT held as client only (ephemeral ports): host-level finding */
@@ -101,6 +102,20 @@ export class PortDetector implements Detector {
     if (s === undefined) {
       s = { host, serverIp, serverPort, ipVersion: v, slots: new Map(), connections: 0, timeWaits: 0, outsideRange: 0, twFrames: [], twFirst: Infinity, twLast: -Infinity, twDurSum: 0, lastSyns: [] };
       map.set(key, s);
+    }
+    return s;
+  }
+
+  /** the (client, server, port) series without building a key string per connection */
+  private keySeries(c: Conn): Series {
+    let byServer = this.keyCache.get(c.clientIp);
+    if (byServer === undefined) this.keyCache.set(c.clientIp, (byServer = new Map()));
+    let byPort = byServer.get(c.serverIp);
+    if (byPort === undefined) byServer.set(c.serverIp, (byPort = new Map()));
+    let s = byPort.get(c.sport);
+    if (s === undefined) {
+      s = this.series(this.keys, `${c.clientIp}|${c.serverIp}|${c.sport}`, c.clientIp, c.serverIp, c.sport, c.ipVersion);
+      byPort.set(c.sport, s);
     }
     return s;
   }
@@ -157,7 +172,7 @@ export class PortDetector implements Detector {
   onConnEnd(c: Conn): void {
     const v = c.ipVersion;
     const hcc = this.series(this.clientHosts, c.clientIp, c.clientIp, '*', null, v);
-    const key = this.series(this.keys, `${c.clientIp}|${c.serverIp}|${c.sport}`, c.clientIp, c.serverIp, c.sport, v);
+    const key = this.keySeries(c);
     const hc = this.series(this.hosts, c.clientIp, c.clientIp, '*', null, v);
     const hs = this.series(this.hosts, c.serverIp, c.serverIp, '*', null, v);
     key.connections++;
