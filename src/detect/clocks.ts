@@ -65,7 +65,7 @@ const MAX_WEAK = 1000;
 const MAX_LIVE = 8192;
 /** after this many unrelated clocks on a pair, cluster one connection side in SAMPLE_EVERY */
 export const SAMPLE_AFTER = 64;
-export const SAMPLE_EVERY = 8;
+export const SAMPLE_EVERY = 32;
 /** and over all pairs together */
 const MAX_LIVE_TOTAL = 32768;
 
