@@ -16,13 +16,6 @@ const NAMES: Record<number, string> = {
   276: 'LINUX_SLL2',
 };
 
-/** link types whose TCP the decoder reads */
-export const DECODED_LINKTYPES: readonly number[] = [0, 1, 12, 14, 101, 108, 113, 228, 229, 276];
-
 export function linkTypeName(lt: number): string {
   return NAMES[lt] ?? `LINKTYPE_${lt}`;
-}
-
-export function isDecodedLinkType(lt: number): boolean {
-  return DECODED_LINKTYPES.includes(lt);
 }

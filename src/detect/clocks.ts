@@ -31,9 +31,10 @@ import { ACK, FIN, RST, SYN, type Segment } from '../decode/segment.js';
 import type { Conn, Side } from '../tracker/connection.js';
 import type { ClockRow } from '../store/writer.js';
 import type { AnalysisOptions, Detector, FindingSink } from './types.js';
-import { frameList, mod32, round, serialDiff, synFilter } from './util.js';
+import { frameList, mod32, RATES, round, synFilter } from './util.js';
+import { seqDiff } from '../tracker/seq.js';
 
-export const RATES = [1, 10, 100, 250, 300, 1000, 1_000_000];
+export { RATES };
 const NR = RATES.length;
 const MHZ_BIT = 1 << (NR - 1);
 /** tolerance: a few ticks (quantization) */
@@ -258,7 +259,7 @@ export class ClockDetector implements Detector {
         p.dropsNoTs++;
         return;
       }
-      if (serialDiff(p.remTsval, seg.tsval) > PAWS_WINDOW) {
+      if (seqDiff(p.remTsval, seg.tsval) > PAWS_WINDOW) {
         p.dropCount++;
         if (p.drops.length < MAX_DROPS) {
           p.drops.push({ frame: seg.frame, connection_id: c.id, tsval: seg.tsval, newest_tsval: p.remTsval, newest_frame: p.remFrame, age: round(seg.ts - p.remTime) });
@@ -272,12 +273,12 @@ export class ClockDetector implements Detector {
     const cl = c.client;
     if (!cl.tsSeen) return;
     const p = this.pair(c.clientIp, c.serverIp, c.ipVersion, seg.ts);
-    const fromRecent = cl.tsRecentValid && serialDiff(cl.tsRecent, cl.lastTsval) >= 0;
+    const fromRecent = cl.tsRecentValid && seqDiff(cl.tsRecent, cl.lastTsval) >= 0;
     const tsval = fromRecent ? cl.tsRecent : cl.lastTsval;
     const t = fromRecent ? cl.tsRecentTime : cl.lastTsTime;
     const frame = fromRecent ? cl.tsRecentFrame : cl.lastFrame;
     // tcp_remember_stamp: keep the newest TSval, or replace one older than TCP_PAWS_MSL
-    if (!p.remValid || serialDiff(p.remTsval, tsval) <= 0 || (seg.ts - p.remTime > PAWS_MSL && p.remTime <= t)) {
+    if (!p.remValid || seqDiff(p.remTsval, tsval) <= 0 || (seg.ts - p.remTime > PAWS_MSL && p.remTime <= t)) {
       p.remValid = true;
       p.remTsval = tsval;
       p.remTime = t;
@@ -313,7 +314,7 @@ export class ClockDetector implements Detector {
     const ta = s.firstTsTime - p.tRef;
     const tb = s.lastTsTime - p.tRef;
     const d = tb - ta;
-    const dv = serialDiff(s.lastTsval, s.firstTsval);
+    const dv = seqDiff(s.lastTsval, s.firstTsval);
     const mask = d < 0 ? 0 : connRateMask(d, dv);
     if (mask === 0) {
       p.unclassified++;
@@ -424,7 +425,7 @@ export class ClockDetector implements Detector {
     const span = k.t1 - k.t0;
     if (span < MEASURE_SPAN) return;
     // unwrap the TSval difference with the candidate rate closest to it
-    const raw = serialDiff(k.v1, k.v0);
+    const raw = seqDiff(k.v1, k.v0);
     let bestHz = raw / span;
     let bestErr = Infinity;
     for (const i of bits(k.mask)) {

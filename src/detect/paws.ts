@@ -10,7 +10,7 @@ import { ACK, FIN, RST, SYN, type Segment } from '../decode/segment.js';
 import type { Conn, Side } from '../tracker/connection.js';
 import { seqDiff } from '../tracker/seq.js';
 import type { Detector, FindingSink } from './types.js';
-import { frameList, framesFilter, round, secs, tupleText } from './util.js';
+import { frameList, framesFilter, RATES, round, secs, tupleText } from './util.js';
 
 const PAWS_WINDOW = 1;
 const PAWS_24DAYS = 24 * 24 * 3600;
@@ -18,7 +18,6 @@ const PAWS_24DAYS = 24 * 24 * 3600;
 const DISORDERED_ACK_TICKS = 205;
 /** at most this many findings per connection direction; the rest are counted in the last one */
 const MAX_PER_DIRECTION = 20;
-const RATES = [1, 10, 100, 250, 300, 1000, 1_000_000];
 
 export class PawsDetector implements Detector {
   private out: FindingSink | null = null;

@@ -10,11 +10,9 @@ export function framesFilter(frames: number[]): string {
   return `frame.number in {${uniq.join(' ')}}`;
 }
 
-/** Wireshark display filter for a connection's 4-tuple (both directions) */
-export function tupleFilter(c: Conn): string {
-  const ip = c.ipVersion === 6 ? 'ipv6' : 'ip';
-  return `${ip}.addr == ${c.clientIp} && ${ip}.addr == ${c.serverIp} && tcp.port == ${c.cport} && tcp.port == ${c.sport}`;
-}
+
+/** the tick rates timestamp clocks are snapped to */
+export const RATES = [1, 10, 100, 250, 300, 1000, 1_000_000];
 
 /** "client:port -> server:port", IPv6 in brackets */
 export function tupleText(c: Conn): string {
@@ -49,10 +47,6 @@ export function synFilter(ipVersion: 4 | 6, src: string, dst: string, opts: { sy
   return f;
 }
 
-/** 32-bit serial difference a - b in [-2^31, 2^31) */
-export function serialDiff(a: number, b: number): number {
-  return ((a - b) | 0);
-}
 
 /** x modulo 2^32 as a non-negative double (x may be fractional or huge) */
 export function mod32(x: number): number {

@@ -122,8 +122,8 @@ export async function analyze(params: AnalyzeParams): Promise<AnalyzeResult> {
         damaged: f.damaged,
       }),
     );
-    const first = earliest(files);
-    const last = latest(files);
+    const first = extreme(files, 1);
+    const last = extreme(files, -1);
     await store.commit({
       path: captureKey(params.paths),
       format: [...new Set(files.map((f) => f.format))].join(', '),
@@ -154,22 +154,14 @@ function linkTypeLabel(lt: number): string {
   return name ? `${lt} ${name}` : String(lt);
 }
 
-function earliest(files: CaptureFileInfo[]): [number, number] | null {
+/** the earliest first timestamp (sign 1) or the latest last one (sign -1) over the files, exact to the ns */
+function extreme(files: CaptureFileInfo[], sign: 1 | -1): [number, number] | null {
   let best: [number, number] | null = null;
   for (const f of files) {
-    if (f.firstTsSec === null) continue;
-    const v: [number, number] = [f.firstTsSec, f.firstTsNsec ?? 0];
-    if (best === null || v[0] < best[0] || (v[0] === best[0] && v[1] < best[1])) best = v;
-  }
-  return best;
-}
-
-function latest(files: CaptureFileInfo[]): [number, number] | null {
-  let best: [number, number] | null = null;
-  for (const f of files) {
-    if (f.lastTsSec === null) continue;
-    const v: [number, number] = [f.lastTsSec, f.lastTsNsec ?? 0];
-    if (best === null || v[0] > best[0] || (v[0] === best[0] && v[1] > best[1])) best = v;
+    const sec = sign === 1 ? f.firstTsSec : f.lastTsSec;
+    if (sec === null) continue;
+    const v: [number, number] = [sec, (sign === 1 ? f.firstTsNsec : f.lastTsNsec) ?? 0];
+    if (best === null || sign * (v[0] - best[0] || v[1] - best[1]) < 0) best = v;
   }
   return best;
 }

@@ -2,8 +2,6 @@
 // The tracker mutates these per packet; `finish()` derives the teardown story once the
 // connection leaves memory (superseded, expired, or end of capture).
 
-import { seqGE } from './seq.js';
-
 /** Zeek's per-endpoint states (TCP_ENDPOINT_*), kept to derive a Zeek-compatible conn_state. */
 export const enum ZState {
   Inactive = 0,
@@ -125,12 +123,6 @@ export class Side {
   rxmitHist = 0;
   zeroWin = 0;
 
-  get finSeen(): boolean {
-    return this.finFrame !== 0;
-  }
-  get rstSeen(): boolean {
-    return this.rstFrame !== 0;
-  }
   setZ(s: ZState): void {
     this.zprev = this.zstate;
     this.zstate = s;
@@ -235,11 +227,6 @@ export class Conn {
     return this.client.finFrame !== 0 || this.server.finFrame !== 0 || this.client.rstFrame !== 0 || this.server.rstFrame !== 0;
   }
 
-  /** both sides are done: RST, or both FINs sent and acknowledged */
-  get fullyClosed(): boolean {
-    if (this.client.rstFrame !== 0 || this.server.rstFrame !== 0) return true;
-    return this.client.finAckedFrame !== 0 && this.server.finAckedFrame !== 0;
-  }
 
   /** handshake completed: SYN-ACK seen and acknowledged by the client */
   get established(): boolean {
@@ -378,10 +365,6 @@ function sideState(c: Conn, dir: 0 | 1, now: number): TcpStateName {
   return me.pkts > 0 && peer.pkts > 0 ? 'ESTABLISHED' : 'UNKNOWN';
 }
 
-/** true when the ack from `acker` covers `fin` side's FIN */
-export function acksFin(ack: number, finSide: Side): boolean {
-  return finSide.finFrame !== 0 && seqGE(ack, (finSide.finSeq + 1) >>> 0);
-}
 
 // accessors over the Float64Array (plain indexed loads and stores once inlined)
 SIDE_F64.forEach((name, i) =>

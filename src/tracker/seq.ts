@@ -14,8 +14,3 @@ export function seqAfter(a: number, b: number): boolean {
 export function seqGE(a: number, b: number): boolean {
   return ((a - b) | 0) >= 0;
 }
-
-/** (a + n) mod 2^32 as an unsigned number */
-export function seqAdd(a: number, n: number): number {
-  return (a + n) >>> 0;
-}

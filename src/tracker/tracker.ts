@@ -50,7 +50,6 @@ export class Tracker {
   /** expiry candidates by whole second of capture time: a sweep only visits what may expire */
   private readonly wheel = new Map<number, Conn[]>();
   private wheelFrom = -Infinity;
-  private readonly sweepEvery: number;
   readonly stats: TrackerStats = { segments: 0, connections: 0, peakOpen: 0, strays: 0 };
 
   constructor(
@@ -58,7 +57,6 @@ export class Tracker {
     private readonly sink: ConnSink,
   ) {
     this.nextId = opts.firstId;
-    this.sweepEvery = 1;
   }
 
   get open(): number {
@@ -69,8 +67,8 @@ export class Tracker {
     this.stats.segments++;
     const ts = seg.ts;
     if (ts > this.now) this.now = ts;
-    // sweeping scans every live connection: do it every few seconds of capture time, not per packet
-    if (++this.sinceSweep >= 4096 && this.now - this.lastSweep >= this.sweepEvery) this.sweep();
+    // the wheel makes a sweep cheap; still, not per packet: once a second of capture time at most
+    if (++this.sinceSweep >= 4096 && this.now - this.lastSweep >= 1) this.sweep();
 
     const key = hashTuple(seg);
     let c = this.table.get(key) ?? null;
@@ -90,11 +88,11 @@ export class Tracker {
     const f = seg.flags;
     if (c === null) {
       c = this.create(seg, key, null);
-      dir = c.cport === seg.srcPort && c.c0 === seg.src0 && c.c3 === seg.src3 && c.c1 === seg.src1 && c.c2 === seg.src2 ? 0 : 1;
+      dir = fromClient(c, seg) ? 0 : 1;
     } else if ((f & SYN) !== 0 && (f & RST) === 0 && this.startsIncarnation(c, dir, seg)) {
       const prev = c;
       c = this.create(seg, key, prev);
-      dir = c.cport === seg.srcPort && c.c0 === seg.src0 && c.c3 === seg.src3 && c.c1 === seg.src1 && c.c2 === seg.src2 ? 0 : 1;
+      dir = fromClient(c, seg) ? 0 : 1;
     } else if (c.orientationGuessed && (f & (SYN | ACK)) === SYN && dir === 1 && c.client.isn === -1 && !c.closing) {
       // the side we took for the server sends the first SYN: it is the client
       swapRoles(c);
@@ -108,7 +106,7 @@ export class Tracker {
     const prev = c.prev;
     let old = false;
     if (prev !== null && !c.established && (f & SYN) === 0) {
-      const pdir: 0 | 1 = prev.cport === seg.srcPort && prev.c0 === seg.src0 && prev.c3 === seg.src3 ? 0 : 1;
+      const pdir: 0 | 1 = fromClient(prev, seg) ? 0 : 1;
       if (belongsToPrev(c.side(dir), prev.side(pdir), seg)) {
         target = prev;
         tdir = pdir;
@@ -124,7 +122,7 @@ export class Tracker {
         frame: seg.frame, ts, from: dir === 0 ? 'client' : 'server', flags: f, seq: seg.seq, ack: seg.ack, len: seg.payloadLen, oldSpace: old,
       };
       c.reuseTrail.push(step);
-      if (c.prev !== null && (c.established || c.closing || c.reuseTrail.length >= TRAIL_MAX)) this.completeReuse(c);
+      if (c.established || c.closing || c.reuseTrail.length >= TRAIL_MAX) this.releasePrev(c);
     }
 
     this.sink.onSegment(seg, target, tdir);
@@ -255,10 +253,6 @@ export class Tracker {
     }
   }
 
-  private completeReuse(c: Conn): void {
-    this.releasePrev(c);
-  }
-
   /** write out c's previous incarnation and drop the link */
   private releasePrev(c: Conn): void {
     const prev = c.prev;
@@ -329,6 +323,11 @@ export class Tracker {
     if (b === undefined) this.wheel.set(k, (b = []));
     b.push(c);
   }
+}
+
+/** the segment was sent by c's client (both endpoints of c are the segment's, in some order) */
+function fromClient(c: Conn, seg: Segment): boolean {
+  return c.cport === seg.srcPort && c.c0 === seg.src0 && c.c1 === seg.src1 && c.c2 === seg.src2 && c.c3 === seg.src3;
 }
 
 function guessSrcIsClient(sport: number, dport: number): boolean {
