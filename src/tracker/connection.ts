@@ -13,115 +13,166 @@ export const enum ZState {
   Reset = 6,
 }
 
+// Field storage. A live connection's numbers and flags sit in typed-array pages (never in
+// per-object fields): at 150k connections in TIME-WAIT, one JS object per connection with
+// 80 in-object fields was most of the heap and most of the GC's work. Conn and Side are thin
+// handles whose prototype accessors index into the pages; a page never moves, so a handle
+// keeps a direct reference to its page.
+const SIDE_F64 = ['isn', 'synTs', 'lastSynTs', 'prevSynTs', 'nextSeq', 'highAck', 'finTs', 'finSeq', 'finAckedTs', 'rstTs', 'firstTsval', 'lastTsval', 'firstTsTime', 'lastTsTime', 'tsRecent', 'tsRecentTime', 'lastTs', 'histLastSyn', 'histLastFin', 'histLastRst', 'bytes'] as const;
+const SIDE_I32 = ['pkts', 'retrans', 'synCount', 'finCount', 'rstCount', 'pawsViolations', 'mss', 'wscale', 'zstate', 'zprev', 'rxmitHist', 'zeroWin'] as const;
+const SIDE_U32 = ['synFrame', 'finFrame', 'finAckedFrame', 'rstFrame', 'tsRecentFrame', 'lastFrame'] as const;
+const SIDE_BOOL = ['seqKnown', 'ackKnown', 'finAckedPeerFin', 'tsRecentValid', 'sackPermitted', 'synHasTs', 'tsSeen'] as const;
+
+const CONN_F64 = ['startSec', 'start', 'endSec', 'end', 'handshakeAckTs'] as const;
+/** stored as NaN, read as null */
+const CONN_NULLABLE = ['timeWaitStart', 'timeWaitEnd', 'reuseGap', 'handshakeRtt', 'prevId'] as const;
+const CONN_I32 = ['cport', 'sport', 'ipVersion', 'startNsec', 'endNsec', 'histSeen'] as const;
+const CONN_U32 = ['c0', 'c1', 'c2', 'c3', 's0', 's1', 's2', 's3', 'firstFrame', 'lastFrame', 'rstFrame', 'lastAckFrame'] as const;
+const CONN_BOOL = ['orientationGuessed', 'flipped', 'finished', 'timeWaitEstimated'] as const;
+
 export type CloseKind = 'fin' | 'simultaneous' | 'rst' | 'fin-rst' | 'refused' | 'half-close' | 'open' | 'unanswered';
 export type RstKind = 'refused' | 'abort' | 'after-fin';
 export type EndReason = 'capture-end' | 'superseded' | 'expired';
+const STATE_NAMES = ['CLOSED', 'SYN_SENT', 'SYN_RECV', 'ESTABLISHED', 'FIN_WAIT_1', 'FIN_WAIT_2', 'CLOSING', 'TIME_WAIT', 'CLOSE_WAIT', 'LAST_ACK', 'LISTEN'] as const;
+export type TcpStateName = (typeof STATE_NAMES)[number] | 'UNKNOWN';
+export const CONN_STATES = ['OTH', 'S0', 'S1', 'SF', 'REJ', 'S2', 'S3', 'RSTO', 'RSTR', 'RSTOS0', 'RSTRH', 'SH', 'SHR'] as const;
 
-/** What one side of a connection sent, and what the tracker inferred about it. */
-const SIDE_F64 = ['isn', 'synTs', 'lastSynTs', 'prevSynTs', 'nextSeq', 'highAck', 'finTs', 'finSeq', 'finAckedTs', 'rstTs', 'firstTsval', 'lastTsval', 'firstTsTime', 'lastTsTime', 'tsRecent', 'tsRecentTime', 'lastTs', 'histLastSyn', 'histLastFin', 'histLastRst'] as const;
-const CONN_F64 = ['c0', 'c1', 'c2', 'c3', 's0', 's1', 's2', 's3', 'startSec', 'start', 'endSec', 'end', 'handshakeAckTs'] as const;
-/** stored as NaN, read as null */
-const CONN_NULLABLE = ['timeWaitStart', 'timeWaitEnd', 'reuseGap', 'handshakeRtt'] as const;
+/** text-valued fields, stored as their index in the list (the first entry is the initial value) */
+export const CONN_ENUMS = {
+  activeCloser: [null, 'client', 'server', 'both'],
+  rstBy: [null, 'client', 'server'],
+  rstKind: [null, 'refused', 'abort', 'after-fin'],
+  closeKind: ['open', 'fin', 'simultaneous', 'rst', 'fin-rst', 'refused', 'half-close', 'unanswered'],
+  connState: CONN_STATES,
+  clientState: ['', ...STATE_NAMES, 'UNKNOWN'],
+  serverState: ['', ...STATE_NAMES, 'UNKNOWN'],
+  endReason: ['capture-end', 'superseded', 'expired'],
+} as const;
+const ENUM_NAMES = Object.keys(CONN_ENUMS) as (keyof typeof CONN_ENUMS)[];
 
-const CONN_N = CONN_F64.length + CONN_NULLABLE.length;
-const STRIDE = CONN_N + 2 * SIDE_F64.length;
-let SLAB = new Float64Array(STRIDE * 4096);
-let TOP = 0;
+// layout: per connection, [conn fields][client fields][server fields] in each array kind
+const CONN_NF = CONN_F64.length + CONN_NULLABLE.length;
+const SIDE_NF = SIDE_F64.length;
+const F_STRIDE = CONN_NF + 2 * SIDE_NF;
+const CONN_NI = CONN_I32.length + CONN_U32.length + CONN_BOOL.length + ENUM_NAMES.length;
+const SIDE_NI = SIDE_I32.length + SIDE_U32.length + SIDE_BOOL.length;
+const I_STRIDE = CONN_NI + 2 * SIDE_NI;
+const PAGE_BITS = 12;
+const PAGE = 1 << PAGE_BITS;
+
+interface Page {
+  f: Float64Array;
+  i: Int32Array;
+  /** the same memory as i, for fields that are unsigned 32-bit (frames, address words) */
+  u: Uint32Array;
+}
+const PAGES: Page[] = [];
 const FREE: number[] = [];
+let NEXT = 0;
 
 function allocSlot(): number {
   const f = FREE.pop();
   if (f !== undefined) return f;
-  if (TOP + STRIDE > SLAB.length) {
-    const bigger = new Float64Array(SLAB.length * 2);
-    bigger.set(SLAB);
-    SLAB = bigger;
+  const slot = NEXT++;
+  if (slot >>> PAGE_BITS === PAGES.length) {
+    const buf = new ArrayBuffer(PAGE * I_STRIDE * 4);
+    PAGES.push({ f: new Float64Array(PAGE * F_STRIDE), i: new Int32Array(buf), u: new Uint32Array(buf) });
   }
-  const o = TOP;
-  TOP += STRIDE;
-  return o;
+  return slot;
 }
 
+/** What one side of a connection sent, and what the tracker inferred about it. */
 export class Side {
-  /** large numbers (times, 32-bit sequence values) live in a shared Float64Array slab:
-   *  boxed as separate heap numbers they made up most of the objects the GC had to trace */
-  constructor(readonly o: number) {
-    SLAB[o + SIDE_F64.indexOf('isn')] = -1;
-    SLAB[o + SIDE_F64.indexOf('histLastSyn')] = -1;
-    SLAB[o + SIDE_F64.indexOf('histLastFin')] = -1;
-    SLAB[o + SIDE_F64.indexOf('histLastRst')] = -1;
+  readonly f: Float64Array;
+  readonly fo: number;
+  readonly i: Int32Array;
+  readonly u: Uint32Array;
+  readonly io: number;
+  /** frames of FIN retransmissions (allocated only when there are some, at most 16 kept) */
+  finRetransFrames: number[] | null = null;
+
+  constructor(p: Page, fo: number, io: number) {
+    this.f = p.f;
+    this.fo = fo;
+    this.i = p.i;
+    this.u = p.u;
+    this.io = io;
+    this.isn = -1;
+    this.histLastSyn = -1;
+    this.histLastFin = -1;
+    this.histLastRst = -1;
+    this.mss = -1;
+    this.wscale = -1;
   }
 
-  pkts = 0;
-  bytes = 0;
-  retrans = 0;
+  declare pkts: number;
+  declare bytes: number;
+  declare retrans: number;
 
   /** ISN from this side's SYN (or SYN-ACK); -1 when no SYN was seen */
   declare isn: number;
-  synFrame = 0;
+  declare synFrame: number;
   declare synTs: number;
   /** SYN transmissions with the current ISN (1 = no retransmission) */
-  synCount = 0;
+  declare synCount: number;
   /** time of the last SYN transmission (for handshake RTT) and of the one before it */
   declare lastSynTs: number;
   declare prevSynTs: number;
 
   /** sequence space seen: seqKnown once any segment from this side was seen */
-  seqKnown = false;
+  declare seqKnown: boolean;
   /** one past the highest sequence number this side has used (SYN/FIN count one) */
   declare nextSeq: number;
   /** highest ACK this side sent (valid when ackKnown) */
-  ackKnown = false;
+  declare ackKnown: boolean;
   declare highAck: number;
 
-  finFrame = 0;
+  declare finFrame: number;
   declare finTs: number;
   /** sequence number the FIN occupies */
   declare finSeq: number;
-  finCount = 0;
-  /** frames of FIN retransmissions (allocated only when there are some, at most 16 kept) */
-  finRetransFrames: number[] | null = null;
+  declare finCount: number;
   /** frame/time at which the peer first acknowledged this side's FIN */
-  finAckedFrame = 0;
+  declare finAckedFrame: number;
   declare finAckedTs: number;
   /** this side's FIN acknowledged the peer's FIN already (not a simultaneous close) */
-  finAckedPeerFin = false;
+  declare finAckedPeerFin: boolean;
 
-  rstFrame = 0;
+  declare rstFrame: number;
   declare rstTs: number;
-  rstCount = 0;
+  declare rstCount: number;
 
   /** TS.Recent the peer holds for this side's segments (RFC 7323 4.3), kept by the PAWS detector */
   declare tsRecent: number;
   declare tsRecentTime: number;
-  tsRecentFrame = 0;
-  tsRecentValid = false;
-  pawsViolations = 0;
+  declare tsRecentFrame: number;
+  declare tsRecentValid: boolean;
+  declare pawsViolations: number;
 
-  // handshake options (from the SYN or SYN-ACK)
-  mss = -1;
-  wscale = -1;
-  sackPermitted = false;
-  synHasTs = false;
+  // handshake options (from the SYN or SYN-ACK); -1 when absent
+  declare mss: number;
+  declare wscale: number;
+  declare sackPermitted: boolean;
+  declare synHasTs: boolean;
   /** any segment from this side carried a timestamp option */
-  tsSeen = false;
+  declare tsSeen: boolean;
   declare firstTsval: number;
   declare lastTsval: number;
   /** capture times of the first and last timestamped segment (clock estimation) */
   declare firstTsTime: number;
   declare lastTsTime: number;
 
-  lastFrame = 0;
+  declare lastFrame: number;
   declare lastTs: number;
 
-  // Zeek endpoint state and history bookkeeping
-  zstate: ZState = ZState.Inactive;
-  zprev: ZState = ZState.Inactive;
+  // Zeek endpoint state (ZState) and history bookkeeping
+  declare zstate: ZState;
+  declare zprev: ZState;
   declare histLastSyn: number;
   declare histLastFin: number;
   declare histLastRst: number;
-  rxmitHist = 0;
-  zeroWin = 0;
+  declare rxmitHist: number;
+  declare zeroWin: number;
 
   setZ(s: ZState): void {
     this.zprev = this.zstate;
@@ -132,85 +183,97 @@ export class Side {
 export class Conn {
   /** store id, assigned at creation so that prev_id links are known before rows are written */
   id = 0;
-  ipVersion: 4 | 6 = 4;
-  // client endpoint (c*) and server endpoint (s*) as address words, see Segment
-  declare c0: number; declare c1: number; declare c2: number; declare c3: number;
-  declare s0: number; declare s1: number; declare s2: number; declare s3: number;
-  cport = 0;
-  sport = 0;
-  clientIp = '';
-  serverIp = '';
-
-  orientationGuessed = false;
-  /** offset of this connection's numbers in the slab */
-  o: number;
+  /** page slot, -1 once freed */
+  slot: number;
+  f: Float64Array;
+  fo: number;
+  i: Int32Array;
+  u: Uint32Array;
+  io: number;
   client: Side;
   server: Side;
-
-  constructor() {
-    const o = (this.o = allocSlot());
-    SLAB.fill(0, o, o + STRIDE);
-    SLAB.fill(NaN, o + CONN_F64.length, o + CONN_N);
-    this.client = new Side(o + CONN_N);
-    this.server = new Side(o + CONN_N + SIDE_F64.length);
-  }
-
-  /** give the slab slot back: call once the connection is written and nothing refers to it */
-  free(): void {
-    if (this.o >= 0) FREE.push(this.o);
-    this.o = -1;
-  }
-
-  firstFrame = 0;
-  lastFrame = 0;
-  declare startSec: number;
-  startNsec = 0;
-  declare start: number;
-  declare endSec: number;
-  endNsec = 0;
-  declare end: number;
-
+  clientIp = '';
+  serverIp = '';
+  history = '';
   /** previous incarnation of the same 4-tuple, kept while it can still matter */
   prev: Conn | null = null;
-  prevId: number | null = null;
-  /** seconds from the previous incarnation's TIME-WAIT start (or its end) to this one's first SYN */
-  declare reuseGap: number | null;
   /** bounded trail of segments after a reusing SYN: what happened on the wire */
   reuseTrail: ReuseStep[] | null = null;
-
-  history = '';
-  histSeen = 0;
-  /** the first packet came from the server (Zeek's '^') */
-  flipped = false;
-
-  /** 'client' | 'server' | 'both' | null, fixed at the first FIN(s) */
-  activeCloser: 'client' | 'server' | 'both' | null = null;
-  rstBy: 'client' | 'server' | null = null;
-  rstKind: RstKind | null = null;
-  /** RST frame that decided rstBy */
-  rstFrame = 0;
-
-  // derived by finish()
-  closeKind: CloseKind = 'open';
-  connState = 'OTH';
-  declare timeWaitStart: number | null;
-  declare timeWaitEnd: number | null;
-  /** true when the active closer's last ACK is not in the capture and TIME-WAIT is dated from the peer's FIN */
-  timeWaitEstimated = false;
-  /** frame of the last ACK (active closer acknowledging the peer's FIN) */
-  lastAckFrame = 0;
-  declare handshakeRtt: number | null;
-  declare handshakeAckTs: number;
-  clientState = '';
-  serverState = '';
-  endReason: EndReason = 'capture-end';
-  finished = false;
-
   /** hash chain in the tracker's flow table */
   hashNext: Conn | null = null;
   hashKey = 0;
-  /** index in the tracker's live list (for O(1) removal) */
+  /** index in the tracker's live list (for O(1) removal); -1 when not live */
   liveIndex = -1;
+
+  constructor() {
+    const slot = (this.slot = allocSlot());
+    const p = PAGES[slot >>> PAGE_BITS]!;
+    const k = slot & (PAGE - 1);
+    const fo = (this.fo = k * F_STRIDE);
+    const io = (this.io = k * I_STRIDE);
+    this.f = p.f;
+    this.i = p.i;
+    this.u = p.u;
+    p.f.fill(0, fo, fo + F_STRIDE);
+    p.f.fill(NaN, fo + CONN_F64.length, fo + CONN_NF);
+    p.i.fill(0, io, io + I_STRIDE);
+    this.client = new Side(p, fo + CONN_NF, io + CONN_NI);
+    this.server = new Side(p, fo + CONN_NF + SIDE_NF, io + CONN_NI + SIDE_NI);
+  }
+
+  /** give the page slot back: call once the connection is written and nothing reads it any more */
+  free(): void {
+    if (this.slot >= 0) FREE.push(this.slot);
+    this.slot = -1;
+  }
+
+  // client endpoint (c*) and server endpoint (s*) as address words, see Segment
+  declare c0: number; declare c1: number; declare c2: number; declare c3: number;
+  declare s0: number; declare s1: number; declare s2: number; declare s3: number;
+  declare cport: number;
+  declare sport: number;
+  declare ipVersion: 4 | 6;
+  declare orientationGuessed: boolean;
+
+  declare firstFrame: number;
+  declare lastFrame: number;
+  declare startSec: number;
+  declare startNsec: number;
+  declare start: number;
+  declare endSec: number;
+  declare endNsec: number;
+  declare end: number;
+
+  declare prevId: number | null;
+  /** seconds from the previous incarnation's TIME-WAIT start (or its end) to this one's first SYN */
+  declare reuseGap: number | null;
+
+  declare histSeen: number;
+  /** the first packet came from the server (Zeek's '^') */
+  declare flipped: boolean;
+
+  /** fixed at the first FIN(s) */
+  declare activeCloser: 'client' | 'server' | 'both' | null;
+  declare rstBy: 'client' | 'server' | null;
+  declare rstKind: RstKind | null;
+  /** RST frame that decided rstBy */
+  declare rstFrame: number;
+
+  // derived by finish()
+  declare closeKind: CloseKind;
+  declare connState: (typeof CONN_STATES)[number];
+  declare timeWaitStart: number | null;
+  declare timeWaitEnd: number | null;
+  /** true when the active closer's last ACK is not in the capture and TIME-WAIT is dated from the peer's FIN */
+  declare timeWaitEstimated: boolean;
+  /** frame of the last ACK (active closer acknowledging the peer's FIN) */
+  declare lastAckFrame: number;
+  declare handshakeRtt: number | null;
+  declare handshakeAckTs: number;
+  declare clientState: TcpStateName | '';
+  declare serverState: TcpStateName | '';
+  declare endReason: EndReason;
+  declare finished: boolean;
 
   swapSides(): void {
     const t = this.client;
@@ -226,7 +289,6 @@ export class Conn {
   get closing(): boolean {
     return this.client.finFrame !== 0 || this.server.finFrame !== 0 || this.client.rstFrame !== 0 || this.server.rstFrame !== 0;
   }
-
 
   /** handshake completed: SYN-ACK seen and acknowledged by the client */
   get established(): boolean {
@@ -246,9 +308,6 @@ export interface ReuseStep {
   /** the tracker attributed it to the previous incarnation (old sequence space) */
   oldSpace: boolean;
 }
-
-const STATE_NAMES = ['CLOSED', 'SYN_SENT', 'SYN_RECV', 'ESTABLISHED', 'FIN_WAIT_1', 'FIN_WAIT_2', 'CLOSING', 'TIME_WAIT', 'CLOSE_WAIT', 'LAST_ACK', 'LISTEN'] as const;
-export type TcpStateName = (typeof STATE_NAMES)[number] | 'UNKNOWN';
 
 /** Derive the teardown story and the Zeek fields. `now` is the capture time the connection is judged at. */
 export function finishConn(c: Conn, now: number, timeWait: number, reason: EndReason): void {
@@ -302,7 +361,7 @@ export function finishConn(c: Conn, now: number, timeWait: number, reason: EndRe
 }
 
 /** Zeek's conn_state, from the two endpoint states (base/protocols/conn/main.zeek). */
-function zeekConnState(c: Conn): string {
+function zeekConnState(c: Conn): (typeof CONN_STATES)[number] {
   const o = c.client;
   const r = c.server;
   const os = o.zstate;
@@ -366,23 +425,43 @@ function sideState(c: Conn, dir: 0 | 1, now: number): TcpStateName {
 }
 
 
-// accessors over the Float64Array (plain indexed loads and stores once inlined)
-SIDE_F64.forEach((name, i) =>
-  Object.defineProperty(Side.prototype, name, {
-    get(this: Side) { return SLAB[this.o + i]; },
-    set(this: Side, v: number) { SLAB[this.o + i] = v; },
-  }),
-);
-CONN_F64.forEach((name, i) =>
+// accessors over the pages (plain indexed loads and stores once inlined)
+type Handle = { f: Float64Array; fo: number; i: Int32Array; u: Uint32Array; io: number };
+function defineF64(proto: object, names: readonly string[], base: number, nullable = false): void {
+  names.forEach((name, k) => {
+    const at = base + k;
+    Object.defineProperty(proto, name, nullable
+      ? { get(this: Handle) { const v = this.f[this.fo + at]!; return v !== v ? null : v; }, set(this: Handle, v: number | null) { this.f[this.fo + at] = v === null ? NaN : v; } }
+      : { get(this: Handle) { return this.f[this.fo + at]; }, set(this: Handle, v: number) { this.f[this.fo + at] = v; } });
+  });
+}
+function defineI32(proto: object, names: readonly string[], base: number, kind: 'int' | 'u32' | 'bool'): void {
+  names.forEach((name, k) => {
+    const at = base + k;
+    Object.defineProperty(proto, name,
+      kind === 'int' ? { get(this: Handle) { return this.i[this.io + at]; }, set(this: Handle, v: number) { this.i[this.io + at] = v; } }
+      : kind === 'u32' ? { get(this: Handle) { return this.u[this.io + at]; }, set(this: Handle, v: number) { this.u[this.io + at] = v; } }
+      : { get(this: Handle) { return this.i[this.io + at] !== 0; }, set(this: Handle, v: boolean) { this.i[this.io + at] = v ? 1 : 0; } });
+  });
+}
+defineF64(Side.prototype, SIDE_F64, 0);
+defineI32(Side.prototype, SIDE_I32, 0, 'int');
+defineI32(Side.prototype, SIDE_U32, SIDE_I32.length, 'u32');
+defineI32(Side.prototype, SIDE_BOOL, SIDE_I32.length + SIDE_U32.length, 'bool');
+defineF64(Conn.prototype, CONN_F64, 0);
+defineF64(Conn.prototype, CONN_NULLABLE, CONN_F64.length, true);
+defineI32(Conn.prototype, CONN_I32, 0, 'int');
+defineI32(Conn.prototype, CONN_U32, CONN_I32.length, 'u32');
+defineI32(Conn.prototype, CONN_BOOL, CONN_I32.length + CONN_U32.length, 'bool');
+ENUM_NAMES.forEach((name, k) => {
+  const at = CONN_I32.length + CONN_U32.length + CONN_BOOL.length + k;
+  const values: readonly (string | null)[] = CONN_ENUMS[name];
   Object.defineProperty(Conn.prototype, name, {
-    get(this: Conn) { return SLAB[this.o + i]; },
-    set(this: Conn, v: number) { SLAB[this.o + i] = v; },
-  }),
-);
-CONN_NULLABLE.forEach((name, j) => {
-  const i = CONN_F64.length + j;
-  Object.defineProperty(Conn.prototype, name, {
-    get(this: Conn) { const v = SLAB[this.o + i]!; return v !== v ? null : v; },
-    set(this: Conn, v: number | null) { SLAB[this.o + i] = v === null ? NaN : v; },
+    get(this: Handle) { return values[this.i[this.io + at]!]; },
+    set(this: Handle, v: string | null) {
+      const x = values.indexOf(v);
+      if (x < 0) throw new Error(`${name}: unknown value ${v}`);
+      this.i[this.io + at] = x;
+    },
   });
 });
