@@ -26,7 +26,11 @@ const SIDE_BOOL = ['seqKnown', 'ackKnown', 'finAckedPeerFin', 'tsRecentValid', '
 const CONN_F64 = ['startSec', 'start', 'endSec', 'end', 'handshakeAckTs'] as const;
 /** stored as NaN, read as null */
 const CONN_NULLABLE = ['timeWaitStart', 'timeWaitEnd', 'reuseGap', 'handshakeRtt', 'prevId'] as const;
-const CONN_I32 = ['cport', 'sport', 'ipVersion', 'startNsec', 'endNsec', 'histSeen'] as const;
+const CONN_I32 = ['cport', 'sport', 'ipVersion', 'startNsec', 'endNsec', 'histSeen', 'histLen', 'h0', 'h1', 'h2', 'h3', 'h4', 'h5'] as const;
+/** history letters kept in the page (4 per int32 in h0..h5); longer histories continue in a string */
+const HIST_INLINE = 24;
+const H0 = CONN_I32.indexOf('h0');
+const HLEN = CONN_I32.indexOf('histLen');
 const CONN_U32 = ['c0', 'c1', 'c2', 'c3', 's0', 's1', 's2', 's3', 'firstFrame', 'lastFrame', 'rstFrame', 'lastAckFrame'] as const;
 const CONN_BOOL = ['orientationGuessed', 'flipped', 'finished', 'timeWaitEstimated'] as const;
 
@@ -67,12 +71,11 @@ interface Page {
   u: Uint32Array;
 }
 const PAGES: Page[] = [];
-const FREE: number[] = [];
+/** released handles, each with its page slot: reused instead of allocating (no GC churn) */
+const POOL: Conn[] = [];
 let NEXT = 0;
 
 function allocSlot(): number {
-  const f = FREE.pop();
-  if (f !== undefined) return f;
   const slot = NEXT++;
   if (slot >>> PAGE_BITS === PAGES.length) {
     const buf = new ArrayBuffer(PAGE * I_STRIDE * 4);
@@ -97,6 +100,10 @@ export class Side {
     this.i = p.i;
     this.u = p.u;
     this.io = io;
+  }
+
+  reset(): void {
+    this.finRetransFrames = null;
     this.isn = -1;
     this.histLastSyn = -1;
     this.histLastFin = -1;
@@ -183,8 +190,9 @@ export class Side {
 export class Conn {
   /** store id, assigned at creation so that prev_id links are known before rows are written */
   id = 0;
-  /** page slot, -1 once freed */
-  slot: number;
+  /** page slot (kept with the handle when it goes back to the pool) */
+  readonly slot: number;
+  private pooled = false;
   f: Float64Array;
   fo: number;
   i: Int32Array;
@@ -194,7 +202,8 @@ export class Conn {
   server: Side;
   clientIp = '';
   serverIp = '';
-  history = '';
+  /** history letters beyond the HIST_INLINE kept in the page (rare) */
+  private histMore = '';
   /** previous incarnation of the same 4-tuple, kept while it can still matter */
   prev: Conn | null = null;
   /** bounded trail of segments after a reusing SYN: what happened on the wire */
@@ -205,26 +214,80 @@ export class Conn {
   /** index in the tracker's live list (for O(1) removal); -1 when not live */
   liveIndex = -1;
 
-  constructor() {
+  private constructor() {
     const slot = (this.slot = allocSlot());
     const p = PAGES[slot >>> PAGE_BITS]!;
     const k = slot & (PAGE - 1);
-    const fo = (this.fo = k * F_STRIDE);
-    const io = (this.io = k * I_STRIDE);
+    this.fo = k * F_STRIDE;
+    this.io = k * I_STRIDE;
     this.f = p.f;
     this.i = p.i;
     this.u = p.u;
-    p.f.fill(0, fo, fo + F_STRIDE);
-    p.f.fill(NaN, fo + CONN_F64.length, fo + CONN_NF);
-    p.i.fill(0, io, io + I_STRIDE);
-    this.client = new Side(p, fo + CONN_NF, io + CONN_NI);
-    this.server = new Side(p, fo + CONN_NF + SIDE_NF, io + CONN_NI + SIDE_NI);
+    this.client = new Side(p, this.fo + CONN_NF, this.io + CONN_NI);
+    this.server = new Side(p, this.fo + CONN_NF + SIDE_NF, this.io + CONN_NI + SIDE_NI);
+    this.reset();
   }
 
-  /** give the page slot back: call once the connection is written and nothing reads it any more */
+  /** a connection with every field at its initial value */
+  static create(): Conn {
+    const c = POOL.pop();
+    if (c === undefined) return new Conn();
+    c.reset();
+    return c;
+  }
+
+  private reset(): void {
+    const fo = this.fo;
+    const io = this.io;
+    this.f.fill(0, fo, fo + F_STRIDE);
+    this.f.fill(NaN, fo + CONN_F64.length, fo + CONN_NF);
+    this.i.fill(0, io, io + I_STRIDE);
+    this.client.reset();
+    this.server.reset();
+    this.id = 0;
+    this.clientIp = '';
+    this.serverIp = '';
+    this.histMore = '';
+    this.prev = null;
+    this.reuseTrail = null;
+    this.hashNext = null;
+    this.hashKey = 0;
+    this.liveIndex = -1;
+    this.pooled = false;
+  }
+
+  /** hand the connection back for reuse: call once it is written and nothing reads it any more */
   free(): void {
-    if (this.slot >= 0) FREE.push(this.slot);
-    this.slot = -1;
+    if (this.pooled) return;
+    this.pooled = true;
+    this.prev = null;
+    this.reuseTrail = null;
+    this.hashNext = null;
+    this.liveIndex = -1;
+    POOL.push(this);
+  }
+
+  /** Zeek history letters */
+  get history(): string {
+    const n = this.i[this.io + HLEN]!;
+    let h = '';
+    for (let k = 0; k < n && k < HIST_INLINE; k++) h += String.fromCharCode((this.i[this.io + H0 + (k >> 2)]! >>> ((k & 3) * 8)) & 0xff);
+    return h + this.histMore;
+  }
+
+  set history(h: string) {
+    this.i.fill(0, this.io + HLEN, this.io + H0 + HIST_INLINE / 4);
+    this.histMore = '';
+    for (let k = 0; k < h.length; k++) this.addHistory(h.charCodeAt(k));
+  }
+
+  /** append one history letter (a char code) */
+  addHistory(ch: number): void {
+    const at = this.io + HLEN;
+    const n = this.i[at]!;
+    if (n < HIST_INLINE) this.i[this.io + H0 + (n >> 2)] |= ch << ((n & 3) * 8);
+    else this.histMore += String.fromCharCode(ch);
+    this.i[at] = n + 1;
   }
 
   // client endpoint (c*) and server endpoint (s*) as address words, see Segment
@@ -328,25 +391,29 @@ export function finishConn(c: Conn, now: number, timeWait: number, reason: EndRe
   else c.closeKind = 'open';
 
   // TIME-WAIT: the active closer enters it when it acknowledges the peer's FIN.
-  if (cl.finFrame !== 0 && sv.finFrame !== 0 && c.activeCloser) {
-    const starts: number[] = [];
+  const closer = c.activeCloser;
+  if (cl.finFrame !== 0 && sv.finFrame !== 0 && closer !== null) {
+    // the holder's ACK of the peer's FIN, else (not captured) the peer's FIN itself
+    let first = Infinity;
+    let last = -Infinity;
     let estimated = false;
-    const holderStart = (holder: Side, peer: Side): void => {
-      // the holder's ACK of the peer's FIN, else (not captured) the peer's FIN itself
-      if (peer.finAckedFrame !== 0) starts.push(peer.finAckedTs);
+    for (let k = 0; k < 2; k++) {
+      const holder = k === 0 ? cl : sv;
+      if (closer !== 'both' && closer !== (k === 0 ? 'client' : 'server')) continue;
+      const peer = k === 0 ? sv : cl;
+      let t: number;
+      if (peer.finAckedFrame !== 0) t = peer.finAckedTs;
       else {
-        starts.push(Math.max(peer.finTs, holder.finTs));
+        t = Math.max(peer.finTs, holder.finTs);
         estimated = true;
       }
-    };
-    if (c.activeCloser === 'client' || c.activeCloser === 'both') holderStart(cl, sv);
-    if (c.activeCloser === 'server' || c.activeCloser === 'both') holderStart(sv, cl);
-    if (c.activeCloser === 'client') c.lastAckFrame = sv.finAckedFrame;
-    else if (c.activeCloser === 'server') c.lastAckFrame = cl.finAckedFrame;
+      if (t < first) first = t;
+      if (t > last) last = t;
+    }
+    if (closer === 'client') c.lastAckFrame = sv.finAckedFrame;
+    else if (closer === 'server') c.lastAckFrame = cl.finAckedFrame;
     else if (cl.finAckedFrame !== 0 && sv.finAckedFrame !== 0) c.lastAckFrame = Math.min(cl.finAckedFrame, sv.finAckedFrame);
     // a RST that ends TIME-WAIT early (RFC 1337 hazard) does not change when it started
-    const first = Math.min(...starts);
-    const last = Math.max(...starts);
     c.timeWaitStart = first;
     c.timeWaitEnd = last + timeWait;
     c.timeWaitEstimated = estimated;

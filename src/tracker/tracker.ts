@@ -167,7 +167,7 @@ export class Tracker {
   }
 
   private create(seg: Segment, key: number, prev: Conn | null): Conn {
-    const c = new Conn();
+    const c = Conn.create();
     c.id = this.nextId++;
     c.ipVersion = seg.ipVersion;
     const f = seg.flags;
@@ -381,21 +381,28 @@ function belongsToPrev(cur: Side, old: Side, seg: Segment): boolean {
 // Zeek history bits: per letter, client in the low 16 bits, server in the high 16.
 const H_SYN = 1, H_ACK = 2, H_DATA = 4, H_FIN = 8, H_RST = 16, H_FINRST = 32, H_MULTI = 64;
 
-function hist(c: Conn, dir: 0 | 1, mask: number, code: string): boolean {
+// letters as char codes: upper case for the client, | 0x20 makes the server's lower case
+const L_S = 83, L_H = 72, L_A = 65, L_D = 68, L_F = 70, L_R = 82, L_I = 73, L_Q = 81, L_T = 84, L_W = 87;
+
+function letter(c: Conn, dir: 0 | 1, code: number): void {
+  c.addHistory(dir === 0 ? code : code | 0x20);
+}
+
+function hist(c: Conn, dir: 0 | 1, mask: number, code: number): boolean {
   const m = dir === 0 ? mask : mask << 16;
   if ((c.histSeen & m) === 0) {
     c.histSeen |= m;
-    c.history += dir === 0 ? code : code.toLowerCase();
+    letter(c, dir, code);
     return false;
   }
   return true;
 }
 
-function scaledHist(c: Conn, dir: 0 | 1, count: number, code: string): void {
+function scaledHist(c: Conn, dir: 0 | 1, count: number, code: number): void {
   // Zeek logs these at the 1st, 10th, 100th... occurrence
   let t = 1;
   while (t < count) t *= 10;
-  if (t === count) c.history += dir === 0 ? code : code.toLowerCase();
+  if (t === count) letter(c, dir, code);
 }
 
 /** apply one segment to a connection (the hot path of the tracker) */
@@ -433,26 +440,26 @@ function update(c: Conn, dir: 0 | 1, seg: Segment): void {
   // --- Zeek history letters (before the sequence bookkeeping, as Zeek does)
   const bits = (syn ? 1 : 0) + (fin ? 1 : 0) + (rst ? 1 : 0);
   if (bits > 1) {
-    if (fin && rst) hist(c, dir, H_FINRST, 'I');
-    else hist(c, dir, H_MULTI, 'Q');
+    if (fin && rst) hist(c, dir, H_FINRST, L_I);
+    else hist(c, dir, H_MULTI, L_Q);
   } else if (bits === 1) {
     if (syn) {
-      const code = ack ? 'H' : 'S';
-      if (hist(c, dir, H_SYN, code) && seq !== me.histLastSyn) c.history += dir === 0 ? code : code.toLowerCase();
+      const code = ack ? L_H : L_S;
+      if (hist(c, dir, H_SYN, code) && seq !== me.histLastSyn) letter(c, dir, code);
       me.histLastSyn = seq;
     } else if (fin) {
       const end = (seq + len) >>> 0;
-      if (hist(c, dir, H_FIN, 'F') && end !== me.histLastFin) c.history += dir === 0 ? 'F' : 'f';
+      if (hist(c, dir, H_FIN, L_F) && end !== me.histLastFin) letter(c, dir, L_F);
       me.histLastFin = end;
     } else {
-      if (hist(c, dir, H_RST, 'R') && seq !== me.histLastRst) c.history += dir === 0 ? 'R' : 'r';
+      if (hist(c, dir, H_RST, L_R) && seq !== me.histLastRst) letter(c, dir, L_R);
       me.histLastRst = seq;
     }
-  } else if (len > 0) hist(c, dir, H_DATA, 'D');
-  else if (ack) hist(c, dir, H_ACK, 'A');
+  } else if (len > 0) hist(c, dir, H_DATA, L_D);
+  else if (ack) hist(c, dir, H_ACK, L_A);
 
   if (seg.window === 0 && !rst && !syn && peer.zstate !== ZState.Closed && me.zstate !== ZState.Reset) {
-    scaledHist(c, dir, ++me.zeroWin, 'W');
+    scaledHist(c, dir, ++me.zeroWin, L_W);
   }
 
   // --- sequence space and retransmissions
@@ -466,7 +473,7 @@ function update(c: Conn, dir: 0 | 1, seg: Segment): void {
       // re-sends sequence space already seen; a 1-byte probe just below nextSeq is a keep-alive
       const keepalive = len <= 1 && !syn && !fin && ((me.nextSeq - seq) >>> 0) === 1;
       if (!keepalive) me.retrans++;
-      if (len > 0) scaledHist(c, dir, ++me.rxmitHist, 'T');
+      if (len > 0) scaledHist(c, dir, ++me.rxmitHist, L_T);
     }
   }
 

@@ -1,0 +1,48 @@
+// The connection record's storage: typed-array pages, pooled handles, packed history letters.
+import { describe, expect, it } from 'vitest';
+import { Conn } from '../src/tracker/connection.ts';
+
+describe('connection pages', () => {
+  it('keeps Zeek history letters beyond the 24 packed into the page', () => {
+    const c = Conn.create();
+    const h = 'ShADadFfTtWwRrIiQqSsHhAaDdFf^x';
+    for (const ch of h) c.addHistory(ch.charCodeAt(0));
+    expect(c.history).toBe(h);
+    c.history = '^hS';
+    expect(c.history).toBe('^hS');
+    c.free();
+  });
+
+  it('hands out a released connection with every field back at its initial value', () => {
+    const a = Conn.create();
+    a.id = 7;
+    a.cport = 40000;
+    a.c0 = 0xc0000201; // 192.0.2.1 as an unsigned word
+    a.client.isn = 0xfffffff0;
+    a.client.pkts = 3;
+    a.server.finFrame = 4000000000;
+    a.client.tsSeen = true;
+    a.activeCloser = 'server';
+    a.closeKind = 'fin';
+    a.timeWaitStart = 12.5;
+    a.prevId = 3;
+    a.history = 'ShAFf';
+    a.client.finRetransFrames = [9];
+    expect([a.c0, a.server.finFrame, a.client.isn, a.activeCloser, a.timeWaitStart]).toEqual([0xc0000201, 4000000000, 0xfffffff0, 'server', 12.5]);
+    a.free();
+    a.free(); // a second release must not hand the same record out twice
+    const b = Conn.create();
+    const other = Conn.create();
+    expect(other).not.toBe(b);
+    for (const c of [b, other]) {
+      expect([c.id, c.cport, c.c0, c.client.isn, c.server.isn, c.client.pkts, c.server.finFrame, c.client.tsSeen]).toEqual([0, 0, 0, -1, -1, 0, 0, false]);
+      expect([c.activeCloser, c.closeKind, c.connState, c.endReason, c.timeWaitStart, c.prevId, c.reuseGap, c.history]).toEqual([null, 'open', 'OTH', 'capture-end', null, null, null, '']);
+      expect([c.client.mss, c.client.wscale, c.client.histLastSyn, c.client.finRetransFrames]).toEqual([-1, -1, -1, null]);
+    }
+    expect(() => {
+      b.closeKind = 'bogus' as never;
+    }).toThrow(/closeKind/);
+    b.free();
+    other.free();
+  });
+});
