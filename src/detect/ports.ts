@@ -52,6 +52,9 @@ interface Series {
   serverPort: number | null;
   ipVersion: 4 | 6;
   slots: Map<number, Slot>;
+  /** recently used buckets and their slots, by bucket index & 7 (cleared when buckets are merged) */
+  cacheIdx: number[];
+  cacheSlot: (Slot | null)[];
   connections: number;
   timeWaits: number;
   outsideRange: number;
@@ -100,7 +103,7 @@ export class PortDetector implements Detector {
   private series(map: Map<string, Series>, key: string, host: string, serverIp: string, serverPort: number | null, v: 4 | 6): Series {
     let s = map.get(key);
     if (s === undefined) {
-      s = { host, serverIp, serverPort, ipVersion: v, slots: new Map(), connections: 0, timeWaits: 0, outsideRange: 0, twFrames: [], twFirst: Infinity, twLast: -Infinity, twDurSum: 0, lastSyns: [] };
+      s = { host, serverIp, serverPort, ipVersion: v, slots: new Map(), cacheIdx: new Array<number>(8).fill(NaN), cacheSlot: new Array<Slot | null>(8).fill(null), connections: 0, timeWaits: 0, outsideRange: 0, twFrames: [], twFirst: Infinity, twLast: -Infinity, twDurSum: 0, lastSyns: [] };
       map.set(key, s);
     }
     return s;
@@ -148,6 +151,8 @@ export class PortDetector implements Detector {
         }
       }
       s.slots = m;
+      s.cacheIdx.fill(NaN);
+      s.cacheSlot.fill(null);
     };
     for (const s of this.keys.values()) remap(s);
     for (const s of this.hosts.values()) remap(s);
@@ -159,8 +164,13 @@ export class PortDetector implements Detector {
   }
 
   private slot(s: Series, i: number): Slot {
+    // connections end roughly in time order: most land in buckets a recent one used
+    const h = i & 7;
+    if (s.cacheIdx[h] === i) return s.cacheSlot[h]!;
     let sl = s.slots.get(i);
     if (sl === undefined) s.slots.set(i, (sl = new Slot()));
+    s.cacheIdx[h] = i;
+    s.cacheSlot[h] = sl;
     return sl;
   }
 
@@ -189,7 +199,11 @@ export class PortDetector implements Detector {
       else {
         let m = 0;
         for (let j = 1; j < key.lastSyns.length; j++) if (key.lastSyns[j]![0] < key.lastSyns[m]![0]) m = j;
-        if (cl.synTs > key.lastSyns[m]![0]) key.lastSyns[m] = [cl.synTs, cl.synFrame];
+        const oldest = key.lastSyns[m]!;
+        if (cl.synTs > oldest[0]) {
+          oldest[0] = cl.synTs;
+          oldest[1] = cl.synFrame;
+        }
       }
     }
 
@@ -211,38 +225,38 @@ export class PortDetector implements Detector {
     if (tws !== null) this.idx(tws);
     if (twe !== null) this.idx(twe);
     const w = this.width;
-    const at = (t: number): number => Math.floor((t - this.base) / w);
-    const sa = at(c.start);
-    const sb = at(useEnd);
+    const base = this.base;
+    const sa = Math.floor((c.start - base) / w);
+    const sb = Math.floor((useEnd - base) / w);
     this.slot(key, sa).use++;
     this.slot(key, sb).use--;
 
     if (clientHolds) {
-      const a = at(tws!);
-      const b = at(twe!);
       key.timeWaits++;
-      for (const s of [key, hc, hcc]) {
-        if (tws! < s.twFirst) s.twFirst = tws!;
-        if (tws! > s.twLast) s.twLast = tws!;
-        s.twDurSum += twe! - tws!;
-        const x = this.slot(s, a);
-        x.tw++;
-        x.twIn++;
-        this.slot(s, b).tw--;
-      }
+      this.timeWait(key, tws!, twe!, base, w);
+      this.timeWait(hc, tws!, twe!, base, w);
+      this.timeWait(hcc, tws!, twe!, base, w);
       if (key.twFrames.length < TW_FRAMES) key.twFrames.push(c.lastAckFrame || cl.finFrame);
       hc.timeWaits++;
       hcc.timeWaits++;
     }
     if (serverHolds && hs !== hc) {
-      const a = at(tws!);
-      const b = at(twe!);
-      const x = this.slot(hs, a);
+      const x = this.slot(hs, Math.floor((tws! - base) / w));
       x.tw++;
       x.twIn++;
-      this.slot(hs, b).tw--;
+      this.slot(hs, Math.floor((twe! - base) / w)).tw--;
       hs.timeWaits++;
     }
+  }
+
+  private timeWait(s: Series, tws: number, twe: number, base: number, w: number): void {
+    if (tws < s.twFirst) s.twFirst = tws;
+    if (tws > s.twLast) s.twLast = tws;
+    s.twDurSum += twe - tws;
+    const x = this.slot(s, Math.floor((tws - base) / w));
+    x.tw++;
+    x.twIn++;
+    this.slot(s, Math.floor((twe - base) / w)).tw--;
   }
 
   /** prefix sums of one series, cut at the end of the capture */

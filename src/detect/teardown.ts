@@ -30,20 +30,24 @@ interface ServiceStats {
 export class TeardownDetector implements Detector {
   private out: FindingSink | null = null;
   private readonly services = new Map<string, ServiceStats>();
+  /** server address -> port -> stats: no key string built per connection */
+  private readonly byServer = new Map<string, Map<number, ServiceStats>>();
 
   begin(out: FindingSink): void {
     this.out = out;
   }
 
   onConnEnd(c: Conn): void {
-    const key = `${c.serverIp}|${c.sport}`;
-    let s = this.services.get(key);
+    let ports = this.byServer.get(c.serverIp);
+    if (ports === undefined) this.byServer.set(c.serverIp, (ports = new Map()));
+    let s = ports.get(c.sport);
     if (s === undefined) {
       s = {
         serverIp: c.serverIp, port: c.sport, ipVersion: c.ipVersion, total: 0, clientFirst: 0, serverFirst: 0, both: 0, firstTs: c.start,
         clientFirstExamples: [], clientFirstFrames: [], resets: new Map(), refused: { count: 0, clients: new Set(), examples: [] },
       };
-      this.services.set(key, s);
+      this.services.set(`${c.serverIp}|${c.sport}`, s);
+      ports.set(c.sport, s);
     }
     s.total++;
     if (c.activeCloser === 'client') {

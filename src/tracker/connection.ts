@@ -239,9 +239,12 @@ export class Conn {
   private reset(): void {
     const fo = this.fo;
     const io = this.io;
-    this.f.fill(0, fo, fo + F_STRIDE);
-    this.f.fill(NaN, fo + CONN_F64.length, fo + CONN_NF);
-    this.i.fill(0, io, io + I_STRIDE);
+    // plain loops: TypedArray.fill with a range costs more than these few dozen stores
+    const f = this.f;
+    for (let k = fo; k < fo + F_STRIDE; k++) f[k] = 0;
+    for (let k = fo + CONN_F64.length; k < fo + CONN_NF; k++) f[k] = NaN;
+    const i = this.i;
+    for (let k = io; k < io + I_STRIDE; k++) i[k] = 0;
     this.client.reset();
     this.server.reset();
     this.id = 0;
