@@ -60,7 +60,8 @@ const MAX_PORTS = 1000;
 const MAX_SYN_FRAMES = 5;
 const MAX_SCAN = 64;
 const MAX_SINGLE_ROWS = 200;
-const MAX_DROPS = 1000;
+/** SYNs listed per pair as tcp_tw_recycle drops (recycle_drop_count counts them all) */
+const MAX_DROPS = 100;
 const MAX_WEAK = 1000;
 /** live single-tuple clocks kept per address pair (oldest folded into counters beyond it) */
 const MAX_LIVE = 8192;
@@ -160,6 +161,7 @@ interface Pair {
 }
 
 const W: number[] = [];
+const NO_KEYS: number[] = [];
 
 function tol(r: number, dt: number, drift: number): number {
   return TICK_TOL + drift * r * Math.abs(dt) + r * JITTER;
@@ -376,9 +378,11 @@ export class ClockDetector implements Detector {
     const end = Math.max(c.end, s.lastTsTime);
     let k = best as Cluster | null; // assigned inside consider()
     if (k === null) {
+      // array literals of the exact size: most clocks stay on one connection, and an empty
+      // array grows to room for 17 at its first push (tens of MB over 32k live clocks)
       k = {
-        pair: p, mask, t0: ta, v0: va, t1: tb, v1: vb, measured: 0, selfRates: 0, ids: [], nConns: 0, tuple0: tuple, tuples: null, ports: [], synFrames: [],
-        firstTs: start, lastTs: end, keys: [], multi: false, live: true, gen: 0,
+        pair: p, mask, t0: ta, v0: va, t1: tb, v1: vb, measured: 0, selfRates: 0, ids: [c.id], nConns: 0, tuple0: tuple, tuples: null, ports: [sport],
+        synFrames: s.synFrame > 0 ? [s.synFrame] : [], firstTs: start, lastTs: end, keys: NO_KEYS, multi: false, live: true, gen: 0,
       };
       this.trim(p);
       p.newClocks++;
@@ -411,11 +415,13 @@ export class ClockDetector implements Detector {
         }
       }
     }
+    if (k.nConns > 0) {
+      if (k.ids.length < MAX_IDS) k.ids.push(c.id);
+      if (k.ports.length < MAX_PORTS && !k.ports.includes(sport)) k.ports.push(sport);
+      if (s.synFrame > 0 && k.synFrames.length < MAX_SYN_FRAMES) k.synFrames.push(s.synFrame);
+    }
     k.nConns++;
     if (d >= MEASURE_SPAN && (mask & (mask - 1)) === 0) k.selfRates |= mask;
-    if (k.ids.length < MAX_IDS) k.ids.push(c.id);
-    if (k.ports.length < MAX_PORTS && !k.ports.includes(sport)) k.ports.push(sport);
-    if (s.synFrame > 0 && k.synFrames.length < MAX_SYN_FRAMES) k.synFrames.push(s.synFrame);
     this.measure(k);
     this.index(k);
   }
@@ -447,15 +453,19 @@ export class ClockDetector implements Detector {
 
   private index(k: Cluster): void {
     const p = k.pair;
-    for (const i of bits(k.mask)) {
+    const rates = bits(k.mask);
+    const keys = new Array<number>(rates.length);
+    for (let j = 0; j < rates.length; j++) {
+      const i = rates[j]!;
       const r = RATES[i]!;
       const key = i * 2 ** 27 + Math.floor(mod32(k.v1 - r * k.t1) / W[i]!);
       let list = p.index.get(key);
-      if (list === undefined) p.index.set(key, (list = []));
-      list.push(k);
-      k.keys.push(key);
+      if (list === undefined) p.index.set(key, (list = [k]));
+      else list.push(k);
+      keys[j] = key;
       p.liveByRate[i]!++;
     }
+    k.keys = keys;
   }
 
   private unindex(k: Cluster): void {
@@ -471,7 +481,7 @@ export class ClockDetector implements Detector {
       if (list.length === 0) p.index.delete(key);
       p.liveByRate[Math.floor(key / 2 ** 27)]!--;
     }
-    k.keys.length = 0;
+    k.keys = NO_KEYS;
   }
 
   /** fold clocks unmatched for expireAfter into counters: those seen on one 4-tuple only, and
