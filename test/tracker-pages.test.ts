@@ -37,7 +37,7 @@ describe('connection pages', () => {
     for (const c of [b, other]) {
       expect([c.id, c.cport, c.c0, c.client.isn, c.server.isn, c.client.pkts, c.server.finFrame, c.client.tsSeen]).toEqual([0, 0, 0, -1, -1, 0, 0, false]);
       expect([c.activeCloser, c.closeKind, c.connState, c.endReason, c.timeWaitStart, c.prevId, c.reuseGap, c.history]).toEqual([null, 'open', 'OTH', 'capture-end', null, null, null, '']);
-      expect([c.client.mss, c.client.wscale, c.client.histLastSyn, c.client.finRetransFrames]).toEqual([-1, -1, -1, null]);
+      expect([c.client.mss, c.client.wscale, c.client.finRetransFrames]).toEqual([-1, -1, null]);
     }
     expect(() => {
       b.closeKind = 'bogus' as never;

@@ -18,9 +18,10 @@ export const enum ZState {
 // 80 in-object fields was most of the heap and most of the GC's work. Conn and Side are thin
 // handles whose prototype accessors index into the pages; a page never moves, so a handle
 // keeps a direct reference to its page.
-const SIDE_F64 = ['isn', 'synTs', 'lastSynTs', 'prevSynTs', 'nextSeq', 'highAck', 'finTs', 'finSeq', 'finAckedTs', 'rstTs', 'firstTsval', 'lastTsval', 'firstTsTime', 'lastTsTime', 'tsRecent', 'tsRecentTime', 'lastTs', 'histLastSyn', 'histLastFin', 'histLastRst', 'bytes'] as const;
+const SIDE_F64 = ['isn', 'synTs', 'lastSynTs', 'prevSynTs', 'finTs', 'finAckedTs', 'rstTs', 'firstTsTime', 'lastTsTime', 'tsRecentTime', 'lastTs', 'bytes'] as const;
 const SIDE_I32 = ['pkts', 'retrans', 'synCount', 'finCount', 'rstCount', 'pawsViolations', 'mss', 'wscale', 'zstate', 'zprev', 'rxmitHist', 'zeroWin'] as const;
-const SIDE_U32 = ['synFrame', 'finFrame', 'finAckedFrame', 'rstFrame', 'tsRecentFrame', 'lastFrame'] as const;
+/** frames, and 32-bit sequence/timestamp values (read only after they were first set: no sentinel) */
+const SIDE_U32 = ['synFrame', 'finFrame', 'finAckedFrame', 'rstFrame', 'tsRecentFrame', 'lastFrame', 'nextSeq', 'highAck', 'finSeq', 'firstTsval', 'lastTsval', 'tsRecent', 'histLastSyn', 'histLastFin', 'histLastRst'] as const;
 const SIDE_BOOL = ['seqKnown', 'ackKnown', 'finAckedPeerFin', 'tsRecentValid', 'sackPermitted', 'synHasTs', 'tsSeen'] as const;
 
 const CONN_F64 = ['startSec', 'start', 'endSec', 'end', 'handshakeAckTs'] as const;
@@ -105,9 +106,6 @@ export class Side {
   reset(): void {
     this.finRetransFrames = null;
     this.isn = -1;
-    this.histLastSyn = -1;
-    this.histLastFin = -1;
-    this.histLastRst = -1;
     this.mss = -1;
     this.wscale = -1;
   }
