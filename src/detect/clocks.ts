@@ -248,13 +248,31 @@ export class ClockDetector implements Detector {
     return p;
   }
 
+  /** the (client, server) pair of a connection, remembered by its tracker slot until the slot
+   *  holds another connection: SYN, FINs and the end of a connection need it, one lookup */
+  private readonly slotPair: (Pair | null)[] = [];
+  private readonly slotConn: number[] = [];
+
+  private clientPair(c: Conn, t: number): Pair {
+    const k = c.slot;
+    if (this.slotConn[k] === c.id) return this.slotPair[k]!;
+    const p = this.pair(c.clientIp, c.serverIp, c.ipVersion, t);
+    while (this.slotPair.length <= k) {
+      this.slotPair.push(null);
+      this.slotConn.push(-1);
+    }
+    this.slotPair[k] = p;
+    this.slotConn[k] = c.id;
+    return p;
+  }
+
   // ---- tcp_tw_recycle simulation: SYN and FIN segments only ----
   onSegment(seg: Segment, c: Conn, dir: 0 | 1): void {
     const f = seg.flags;
     if ((f & (SYN | FIN)) === 0 || (f & RST) !== 0) return;
     if ((f & (SYN | ACK)) === SYN) {
       if (dir !== 0) return;
-      const p = this.pair(c.clientIp, c.serverIp, c.ipVersion, seg.ts);
+      const p = this.clientPair(c, seg.ts);
       p.syns++;
       if (!p.remValid || seg.ts - p.remTime >= PAWS_MSL) return;
       if (!seg.hasTs) {
@@ -274,7 +292,7 @@ export class ClockDetector implements Detector {
     // its TS.Recent (kept by the PAWS detector, which runs first), else the newest TSval seen
     const cl = c.client;
     if (!cl.tsSeen) return;
-    const p = this.pair(c.clientIp, c.serverIp, c.ipVersion, seg.ts);
+    const p = this.clientPair(c, seg.ts);
     const fromRecent = cl.tsRecentValid && seqDiff(cl.tsRecent, cl.lastTsval) >= 0;
     const tsval = fromRecent ? cl.tsRecent : cl.lastTsval;
     const t = fromRecent ? cl.tsRecentTime : cl.lastTsTime;
@@ -298,7 +316,7 @@ export class ClockDetector implements Detector {
 
   private addSide(c: Conn, s: Side, src: string, dst: string, sport: number, dport: number): void {
     if (!s.tsSeen) return;
-    const p = this.pair(src, dst, c.ipVersion, s.firstTsTime);
+    const p = s === c.client ? this.clientPair(c, s.firstTsTime) : this.pair(src, dst, c.ipVersion, s.firstTsTime);
     p.conns++;
     if (s === c.client) p.asClient++;
     else p.asServer++;
