@@ -123,7 +123,6 @@ export const CONNECTIONS: Table = {
     col('reuse_gap', 'REAL', "seconds from the previous incarnation's TIME-WAIT start (or its last packet) to this one's first SYN"),
   ],
   indexes: [
-    'CREATE INDEX IF NOT EXISTS connections_capture ON connections(capture_id)',
     'CREATE INDEX IF NOT EXISTS connections_tuple ON connections(client_ip, client_port, server_ip, server_port)',
     'CREATE INDEX IF NOT EXISTS connections_server ON connections(server_ip, server_port)',
     'CREATE INDEX IF NOT EXISTS connections_start ON connections(capture_id, start_ts)',

@@ -7,6 +7,8 @@ import type { Conn } from '../tracker/connection.js';
 import { CAPTURE_FILES, CLOCKS, CONNECTIONS, FINDINGS, PACKETS, TIME_WAIT_TIMELINE, insertSQL, schemaSQL, SCHEMA_VERSION, type Table } from './schema.js';
 
 const INDEXED: Table[] = [CONNECTIONS, PACKETS];
+/** indexes earlier versions created (connections_capture: the prefix of connections_start) */
+const OBSOLETE_INDEXES = ['connections_capture'];
 const indexNames = (t: Table): string[] => (t.indexes ?? []).map((ix) => /INDEX IF NOT EXISTS (\w+)/.exec(ix)![1]!);
 
 export interface CaptureRow {
@@ -139,7 +141,7 @@ export class StoreWriter {
     this.firstConnId = (max.m ?? 0) + 1;
     // bulk load into an empty store: build the indexes once at the end instead of row by row
     if (max.m === null) {
-      for (const t of INDEXED) for (const name of indexNames(t)) this.db.exec(`DROP INDEX IF EXISTS ${name}`);
+      for (const name of [...INDEXED.flatMap(indexNames), ...OBSOLETE_INDEXES]) this.db.exec(`DROP INDEX IF EXISTS ${name}`);
       this.deferredIndexes = true;
     }
   }
