@@ -6,11 +6,12 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Conn } from '../tracker/connection.js';
-import { nanos, pushConnRow, type CaptureFileRow, type CaptureRow, type ClockRow, type FindingRow, type TimelineRow } from './writer.js';
+import { CONN_INSERT_ROWS, CONN_SLOTS, CONN_TEXTS, layoutConn, nanos, type CaptureFileRow, type CaptureRow, type ClockRow, type FindingRow, type TimelineRow } from './writer.js';
 
 export type StoreMessage =
-  | { op: 'open'; dbPath: string; key: string; pending: SharedArrayBuffer }
-  | { op: 'conns'; values: unknown[]; rows: number }
+  | { op: 'open'; dbPath: string; key: string; pending: SharedArrayBuffer; connRing: SharedArrayBuffer }
+  /** rows in slot `slot` of the ring; their strings joined with TEXT_SEP */
+  | { op: 'conns'; slot: number; texts: string; rows: number }
   | { op: 'packets'; values: unknown[]; rows: number }
   | { op: 'rows'; findings: FindingRow[]; clocks: ClockRow[]; timeline: TimelineRow[]; files: CaptureFileRow[] }
   | { op: 'commit'; row: CaptureRow }
@@ -18,10 +19,18 @@ export type StoreMessage =
 
 type Reply = { op: 'opened'; captureId: number; firstConnId: number } | { op: 'committed'; connections: number } | { op: 'closed' } | { op: 'error'; message: string; code?: string };
 
-const CONN_BATCH = 256;
+export const CONN_BATCH = 4 * CONN_INSERT_ROWS;
 const PACKET_BATCH = 4096;
 const MAX_IN_FLIGHT = 16;
 const SMALL_BATCH = 512;
+/** Connection rows are laid out in a ring of slots shared with the writer (no buffer allocated
+ * or transferred per batch). At most MAX_IN_FLIGHT batches are queued, so the slot being filled
+ * is never one the writer still reads. */
+export const CONN_RING = MAX_IN_FLIGHT + 1;
+export const connSlots = (ring: SharedArrayBuffer): Float64Array[] =>
+  Array.from({ length: CONN_RING }, (_, i) => new Float64Array(ring, i * CONN_BATCH * CONN_SLOTS * 8, CONN_BATCH * CONN_SLOTS));
+/** separates the free-text values of a batch (addresses and Zeek history letters never contain it) */
+export const TEXT_SEP = '\n';
 
 /** the compiled worker next to this module; from the TypeScript sources (tests) the built one in dist/ */
 function workerPath(): string {
@@ -45,7 +54,11 @@ export class StoreClient {
   private readonly worker: Worker;
   private readonly pending = new SharedArrayBuffer(4);
   private readonly inFlight = new Int32Array(this.pending);
-  private conns: unknown[] = [];
+  private readonly connRing = new SharedArrayBuffer(CONN_RING * CONN_BATCH * CONN_SLOTS * 8);
+  private readonly connSlots = connSlots(this.connRing);
+  private connSlot = 0;
+  private connNums = this.connSlots[0]!;
+  private readonly connTexts: string[] = new Array<string>(CONN_BATCH * CONN_TEXTS).fill('');
   private connRows = 0;
   private packets: unknown[] = [];
   private packetRows = 0;
@@ -91,7 +104,7 @@ export class StoreClient {
   }
 
   async open(dbPath: string, key: string): Promise<void> {
-    const r = await this.request({ op: 'open', dbPath, key, pending: this.pending });
+    const r = await this.request({ op: 'open', dbPath, key, pending: this.pending, connRing: this.connRing });
     if (r.op === 'opened') {
       this.captureId = r.captureId;
       this.firstConnId = r.firstConnId;
@@ -107,15 +120,19 @@ export class StoreClient {
   }
 
   writeConn(c: Conn): void {
-    pushConnRow(this.conns, c, this.captureId);
+    layoutConn(this.connNums, this.connTexts, this.connRows, c);
     this.connectionsWritten++;
     if (++this.connRows === CONN_BATCH) this.flushConns();
   }
 
   private flushConns(): void {
-    if (this.connRows === 0) return;
-    this.post({ op: 'conns', values: this.conns, rows: this.connRows });
-    this.conns = [];
+    const rows = this.connRows;
+    if (rows === 0) return;
+    // one string clones faster than an array of them
+    const texts = (rows === CONN_BATCH ? this.connTexts : this.connTexts.slice(0, rows * CONN_TEXTS)).join(TEXT_SEP);
+    this.post({ op: 'conns', slot: this.connSlot, texts, rows });
+    this.connSlot = (this.connSlot + 1) % CONN_RING;
+    this.connNums = this.connSlots[this.connSlot]!;
     this.connRows = 0;
   }
 

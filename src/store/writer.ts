@@ -3,7 +3,7 @@
 // rows of an earlier analysis of the same capture path(s).
 
 import Database from 'better-sqlite3';
-import type { Conn } from '../tracker/connection.js';
+import { CONN_ENUMS, type Conn } from '../tracker/connection.js';
 import { CAPTURE_FILES, CLOCKS, CONNECTIONS, FINDINGS, PACKETS, TIME_WAIT_TIMELINE, insertSQL, schemaSQL, SCHEMA_VERSION, type Table } from './schema.js';
 
 const INDEXED: Table[] = [CONNECTIONS, PACKETS];
@@ -82,21 +82,65 @@ export function nanos(sec: number, nsec: number): bigint | null {
   return v > 9_223_372_036_854_775_807n || v < -9_223_372_036_854_775_808n ? null : v;
 }
 
-const BATCH = 16;
+// Connection rows cross from the main thread to the writer as numbers: each row is CONN_SLOTS
+// doubles (NaN = NULL, text enums as their index in CONN_ENUMS) and CONN_TEXTS strings. The
+// insert binds them in that order and SQL turns them back into the column values: an enum code
+// into its text (cheaper than binding the string), seconds and nanoseconds into exact Unix
+// nanoseconds (no BigInt per row). Binding costs about the same per value whatever it holds,
+// so the row has no more values than columns, plus one for each nanosecond column.
+
+/** `CASE ? WHEN 1 THEN 'fin' ... END`: an enum code back to its text (unlisted codes: NULL) */
+function enumSQL(values: readonly (string | null)[]): string {
+  return `CASE ?${values.map((v, i) => (v === null ? '' : ` WHEN ${i} THEN '${v}'`)).join('')} END`;
+}
+/** seconds and nanoseconds (both exact integers) to Unix nanoseconds; seconds NaN gives NULL */
+const NS_SQL = 'CAST(? AS INTEGER) * 1000000000 + CAST(? AS INTEGER)';
+
+/** free-text columns, bound from the row's strings (in this order) before its numbers */
+const CONN_TEXT_COLUMNS = ['client_ip', 'server_ip', 'history'] as const;
+export const CONN_TEXTS = CONN_TEXT_COLUMNS.length;
+/** the other columns in slot order (as layoutConn writes them), each an SQL expression taking one '?' per slot it reads */
+const CONN_NUMERIC: [column: string, sql: string][] = [
+  ['id', '?'], ['capture_id', ''], ['client_port', '?'], ['server_port', '?'], ['ip_version', '?'], ['first_frame', '?'], ['last_frame', '?'],
+  ['start_ts', '?'], ['start_ns', NS_SQL], ['end_ts', '?'], ['end_ns', NS_SQL], ['duration', '?'],
+  ['orientation_guessed', '?'], ['conn_state', enumSQL(CONN_ENUMS.connState)], ['close_kind', enumSQL(CONN_ENUMS.closeKind)], ['active_closer', enumSQL(CONN_ENUMS.activeCloser)],
+  ['time_wait_start', '?'], ['time_wait_end', '?'], ['time_wait_estimated', '?'], ['last_ack_frame', '?'],
+  ['rst_by', enumSQL(CONN_ENUMS.rstBy)], ['rst_kind', enumSQL(CONN_ENUMS.rstKind)], ['rst_frame', '?'],
+  ['client_fin_frame', '?'], ['server_fin_frame', '?'], ['client_fin_count', '?'], ['server_fin_count', '?'],
+  ['client_state', enumSQL(CONN_ENUMS.clientState)], ['server_state', enumSQL(CONN_ENUMS.serverState)], ['end_reason', enumSQL(CONN_ENUMS.endReason)],
+  ['client_pkts', '?'], ['server_pkts', '?'], ['client_bytes', '?'], ['server_bytes', '?'], ['client_retrans', '?'], ['server_retrans', '?'],
+  ['client_isn', '?'], ['server_isn', '?'], ['syn_count', '?'], ['ts_enabled', '?'],
+  ['client_mss', '?'], ['server_mss', '?'], ['client_wscale', '?'], ['server_wscale', '?'], ['sack_permitted', '?'],
+  ['client_first_tsval', '?'], ['client_last_tsval', '?'], ['server_first_tsval', '?'], ['server_last_tsval', '?'],
+  ['handshake_rtt', '?'], ['prev_id', '?'], ['reuse_gap', '?'],
+];
+export const CONN_SLOTS = CONN_NUMERIC.reduce((n, [, sql]) => n + (sql.match(/\?/g)?.length ?? 0), 0);
+const CONN_PARAMS = CONN_TEXTS + CONN_SLOTS;
+{
+  if (CONN_SLOTS !== 53) throw new Error('store: layoutConn writes 53 slots per connection');
+  const listed = [...CONN_TEXT_COLUMNS, ...CONN_NUMERIC.map(([c]) => c)].sort().join();
+  if (listed !== CONNECTIONS.columns.map((c) => c.name).sort().join()) throw new Error('store: connection row layout does not match the connections table');
+}
+
+/** rows per multi-row insert (the client sends whole multiples of it): 16 cost 10% more, 128 or 256 no less */
+export const CONN_INSERT_ROWS = 64;
 
 export class StoreWriter {
   readonly db: Database.Database;
   captureId = 0;
   firstConnId = 1;
-  private readonly insConn: Database.Statement;
-  private readonly insConnBatch: Database.Statement;
+  /** connection inserts (one row, CONN_INSERT_ROWS rows), made by begin() with the capture id as a constant */
+  private insConn: Database.Statement | null = null;
+  private insConnBatch: Database.Statement | null = null;
+  private connInsertSQL = '';
+  private connRowSQL = '';
+  /** the parameters of one insert, refilled per statement */
+  private readonly connParams: unknown[] = new Array(CONN_INSERT_ROWS * CONN_PARAMS).fill(null);
   private readonly insPacket: Database.Statement;
   private readonly insFinding: Database.Statement;
   private readonly insClock: Database.Statement;
   private readonly insTimeline: Database.Statement;
   private readonly insFile: Database.Statement;
-  private connBuf: unknown[] = [];
-  private connBufRows = 0;
   private open = false;
   private deferredIndexes = false;
   connectionsWritten = 0;
@@ -112,9 +156,6 @@ export class StoreWriter {
     const version = this.db.pragma('user_version', { simple: true }) as number;
     this.db.exec(schemaSQL());
     if (version === 0) this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
-    this.insConn = this.db.prepare(insertSQL(CONNECTIONS));
-    const one = `(${CONNECTIONS.columns.map(() => '?').join(', ')})`;
-    this.insConnBatch = this.db.prepare(`${insertSQL(CONNECTIONS).replace(/VALUES \(.*\)$/, 'VALUES ')}${Array(BATCH).fill(one).join(', ')}`);
     this.insPacket = this.db.prepare(insertSQL(PACKETS));
     this.insFinding = this.db.prepare(insertSQL(FINDINGS, true));
     this.insClock = this.db.prepare(insertSQL(CLOCKS));
@@ -137,6 +178,9 @@ export class StoreWriter {
       .prepare("INSERT INTO captures (path, status, analyzed_at) VALUES (?, 'incomplete', ?)")
       .run(path, new Date().toISOString());
     this.captureId = Number(info.lastInsertRowid);
+    this.connInsertSQL = `INSERT INTO connections (${[...CONN_TEXT_COLUMNS, ...CONN_NUMERIC.map(([c]) => c)].join(', ')}) VALUES `;
+    this.connRowSQL = `(${[...CONN_TEXT_COLUMNS.map(() => '?'), ...CONN_NUMERIC.map(([c, sql]) => (c === 'capture_id' ? String(this.captureId) : sql))].join(', ')})`;
+    this.insConn = this.db.prepare(this.connInsertSQL + this.connRowSQL);
     const max = this.db.prepare('SELECT max(id) AS m FROM connections').get() as { m: number | null };
     this.firstConnId = (max.m ?? 0) + 1;
     // bulk load into an empty store: build the indexes once at the end instead of row by row
@@ -146,18 +190,27 @@ export class StoreWriter {
     }
   }
 
-  /** rows already laid out by pushConnRow (from the main thread) */
-  writeConnRows(values: unknown[], rows: number): void {
-    const n = CONNECTIONS.columns.length;
+  /** rows laid out by layoutConn on the main thread: CONN_SLOTS numbers and CONN_TEXTS strings each */
+  writeConnRows(nums: Float64Array, texts: string[], rows: number): void {
+    const p = this.connParams;
     let r = 0;
-    if (this.connBufRows === 0) for (; r + BATCH <= rows; r += BATCH) this.insConnBatch.run(values.slice(r * n, (r + BATCH) * n));
-    for (; r < rows; r++) {
-      for (let i = r * n; i < (r + 1) * n; i++) this.connBuf.push(values[i]);
-      if (++this.connBufRows === BATCH) {
-        this.insConnBatch.run(this.connBuf);
-        this.connBuf.length = 0;
-        this.connBufRows = 0;
+    // prepared at the first full batch (5-10 ms: a small capture does without)
+    if (rows >= CONN_INSERT_ROWS) this.insConnBatch ??= this.db.prepare(this.connInsertSQL + Array(CONN_INSERT_ROWS).fill(this.connRowSQL).join(', '));
+    for (; r + CONN_INSERT_ROWS <= rows; r += CONN_INSERT_ROWS) {
+      let o = 0;
+      for (let k = r; k < r + CONN_INSERT_ROWS; k++) {
+        for (let j = k * CONN_TEXTS, end = j + CONN_TEXTS; j < end; j++) p[o++] = texts[j];
+        for (let j = k * CONN_SLOTS, end = j + CONN_SLOTS; j < end; j++) p[o++] = nums[j];
       }
+      // separate arguments: binding from an array costs a property lookup per value
+      this.insConnBatch!.run(...p);
+    }
+    for (; r < rows; r++) {
+      const one = p.slice(0, CONN_PARAMS);
+      let o = 0;
+      for (let j = r * CONN_TEXTS, end = j + CONN_TEXTS; j < end; j++) one[o++] = texts[j];
+      for (let j = r * CONN_SLOTS, end = j + CONN_SLOTS; j < end; j++) one[o++] = nums[j];
+      this.insConn!.run(...one);
     }
     this.connectionsWritten += rows;
   }
@@ -171,13 +224,6 @@ export class StoreWriter {
       for (let i = 0; i < n; i++) row[i + 1] = values[r * n + i];
       this.insPacket.run(row);
     }
-  }
-
-  private flushConns(): void {
-    const n = CONNECTIONS.columns.length;
-    for (let i = 0; i < this.connBufRows; i++) this.insConn.run(this.connBuf.slice(i * n, (i + 1) * n));
-    this.connBuf.length = 0;
-    this.connBufRows = 0;
   }
 
   writeFinding(f: FindingRow): void {
@@ -200,7 +246,6 @@ export class StoreWriter {
 
   /** fill in the capture row, mark it complete and commit */
   commit(row: CaptureRow): void {
-    this.flushConns();
     const ts = (s: number | null, n: number | null): number | null => (s === null || n === null ? null : s + n / 1e9);
     this.db
       .prepare(
@@ -231,29 +276,82 @@ export class StoreWriter {
   }
 }
 
-const int = (v: number): number | null => (v < 0 ? null : v);
+/** seconds when sec * 1e9 + nsec fits SQLite's 64-bit integers (as in nanos()), else NaN: no ns column */
+function nsSec(sec: number, nsec: number): number {
+  // 2^63 - 1 = 9223372036 s + 854775807 ns, -2^63 = -9223372037 s + 145224192 ns; exact in doubles
+  // near the limits, and far from them the sign cannot be wrong
+  return (sec - 9223372036) * 1e9 + (nsec - 854775807) <= 0 && (sec + 9223372037) * 1e9 + (nsec - 145224192) >= 0 ? sec : NaN;
+}
+const orNaN = (v: number | null): number => (v === null ? NaN : v);
+/** -1 (absent) as NULL */
+const int = (v: number): number => (v < 0 ? NaN : v);
+/** frame 0 (none) as NULL */
+const frame = (v: number): number => (v === 0 ? NaN : v);
 
-export function pushConnRow(out: unknown[], c: Conn, captureId: number): void {
+/** lay one connection out at row `r` of a batch (CONN_SLOTS numbers and CONN_TEXTS strings per row), in CONN_NUMERIC order */
+export function layoutConn(f: Float64Array, texts: string[], r: number, c: Conn): void {
   const cl = c.client;
   const sv = c.server;
   const handshake = cl.isn !== -1 && sv.isn !== -1;
-  out.push(
-    c.id, captureId, c.clientIp, c.cport, c.serverIp, c.sport, c.ipVersion,
-    c.firstFrame, c.lastFrame,
-    c.start, nanos(c.startSec, c.startNsec), c.end, nanos(c.endSec, c.endNsec), c.end - c.start,
-    c.orientationGuessed ? 1 : 0, c.connState, c.history, c.closeKind, c.activeCloser,
-    c.timeWaitStart, c.timeWaitEnd, c.timeWaitStart === null ? null : c.timeWaitEstimated ? 1 : 0, c.lastAckFrame || null,
-    c.rstBy, c.rstKind, c.rstFrame || null,
-    cl.finFrame || null, sv.finFrame || null, cl.finCount, sv.finCount,
-    c.clientState, c.serverState, c.endReason,
-    cl.pkts, sv.pkts, cl.bytes, sv.bytes, cl.retrans, sv.retrans,
-    int(cl.isn), int(sv.isn), cl.synCount,
-    (handshake ? cl.synHasTs && sv.synHasTs : cl.tsSeen && sv.tsSeen) ? 1 : 0,
-    int(cl.mss), int(sv.mss), int(cl.wscale), int(sv.wscale),
-    cl.sackPermitted && sv.sackPermitted ? 1 : 0,
-    cl.tsSeen ? cl.firstTsval : null, cl.tsSeen ? cl.lastTsval : null,
-    sv.tsSeen ? sv.firstTsval : null, sv.tsSeen ? sv.lastTsval : null,
-    c.handshakeRtt, c.prevId, c.reuseGap,
-  );
+  const t = r * CONN_TEXTS;
+  texts[t] = c.clientIp;
+  texts[t + 1] = c.serverIp;
+  texts[t + 2] = c.history;
+  const o = r * CONN_SLOTS;
+  f[o] = c.id;
+  f[o + 1] = c.cport;
+  f[o + 2] = c.sport;
+  f[o + 3] = c.ipVersion;
+  f[o + 4] = c.firstFrame;
+  f[o + 5] = c.lastFrame;
+  const start = c.start;
+  const end = c.end;
+  f[o + 6] = start;
+  f[o + 7] = nsSec(c.startSec, c.startNsec);
+  f[o + 8] = c.startNsec;
+  f[o + 9] = end;
+  f[o + 10] = nsSec(c.endSec, c.endNsec);
+  f[o + 11] = c.endNsec;
+  f[o + 12] = end - start;
+  f[o + 13] = c.orientationGuessed ? 1 : 0;
+  f[o + 14] = CONN_ENUMS.connState.indexOf(c.connState);
+  f[o + 15] = CONN_ENUMS.closeKind.indexOf(c.closeKind);
+  f[o + 16] = CONN_ENUMS.activeCloser.indexOf(c.activeCloser);
+  const tw = c.timeWaitStart;
+  f[o + 17] = orNaN(tw);
+  f[o + 18] = orNaN(c.timeWaitEnd);
+  f[o + 19] = tw === null ? NaN : c.timeWaitEstimated ? 1 : 0;
+  f[o + 20] = frame(c.lastAckFrame);
+  f[o + 21] = CONN_ENUMS.rstBy.indexOf(c.rstBy);
+  f[o + 22] = CONN_ENUMS.rstKind.indexOf(c.rstKind);
+  f[o + 23] = frame(c.rstFrame);
+  f[o + 24] = frame(cl.finFrame);
+  f[o + 25] = frame(sv.finFrame);
+  f[o + 26] = cl.finCount;
+  f[o + 27] = sv.finCount;
+  f[o + 28] = CONN_ENUMS.clientState.indexOf(c.clientState);
+  f[o + 29] = CONN_ENUMS.serverState.indexOf(c.serverState);
+  f[o + 30] = CONN_ENUMS.endReason.indexOf(c.endReason);
+  f[o + 31] = cl.pkts;
+  f[o + 32] = sv.pkts;
+  f[o + 33] = cl.bytes;
+  f[o + 34] = sv.bytes;
+  f[o + 35] = cl.retrans;
+  f[o + 36] = sv.retrans;
+  f[o + 37] = int(cl.isn);
+  f[o + 38] = int(sv.isn);
+  f[o + 39] = cl.synCount;
+  f[o + 40] = (handshake ? cl.synHasTs && sv.synHasTs : cl.tsSeen && sv.tsSeen) ? 1 : 0;
+  f[o + 41] = int(cl.mss);
+  f[o + 42] = int(sv.mss);
+  f[o + 43] = int(cl.wscale);
+  f[o + 44] = int(sv.wscale);
+  f[o + 45] = cl.sackPermitted && sv.sackPermitted ? 1 : 0;
+  f[o + 46] = cl.tsSeen ? cl.firstTsval : NaN;
+  f[o + 47] = cl.tsSeen ? cl.lastTsval : NaN;
+  f[o + 48] = sv.tsSeen ? sv.firstTsval : NaN;
+  f[o + 49] = sv.tsSeen ? sv.lastTsval : NaN;
+  f[o + 50] = orNaN(c.handshakeRtt);
+  f[o + 51] = orNaN(c.prevId);
+  f[o + 52] = orNaN(c.reuseGap);
 }
-
