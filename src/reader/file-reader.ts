@@ -17,7 +17,7 @@ export const NONPACKET = 2;
 export const PCAP_MAX_CAPLEN = 262144;
 /** largest pcapng block we accept (Wireshark allows ~128 MiB for D-Bus; captures of TCP never need it) */
 export const PCAPNG_MAX_BLOCK = 128 << 20;
-const DEFAULT_CHUNK = 8 << 20;
+const DEFAULT_CHUNK = 2 << 20;
 
 const ST_START = 0;
 const ST_PCAP = 1;

@@ -151,7 +151,7 @@ export class StoreWriter {
     // and a killed run is rolled back by SQLite on next open
     this.db.pragma('journal_mode = DELETE');
     this.db.pragma('synchronous = NORMAL');
-    this.db.pragma('cache_size = -16384');
+    this.db.pragma('cache_size = -4096');
     this.db.pragma('temp_store = MEMORY');
     const version = this.db.pragma('user_version', { simple: true }) as number;
     this.db.exec(schemaSQL());
@@ -258,7 +258,23 @@ export class StoreWriter {
         ts(row.lastSec, row.lastNsec), row.lastSec === null ? null : nanos(row.lastSec, row.lastNsec ?? 0),
         row.damaged, JSON.stringify(row.options), JSON.stringify(row.decodeStats), row.connections, row.version, this.captureId,
       );
-    if (this.deferredIndexes) for (const t of INDEXED) for (const ix of t.indexes ?? []) this.db.exec(ix);
+    if (this.deferredIndexes) {
+      // sort the index entries through temporary files, not RAM: in memory they were the
+      // largest allocation of a run (tens of MB per million connections, at the very end)
+      // (a temporary directory that cannot take them fails one statement: sort in RAM then)
+      for (const t of INDEXED) {
+        for (const ix of t.indexes ?? []) {
+          this.db.pragma('temp_store = FILE');
+          try {
+            this.db.exec(ix);
+          } catch {
+            this.db.pragma('temp_store = MEMORY');
+            this.db.exec(ix);
+          }
+        }
+      }
+      this.db.pragma('temp_store = MEMORY');
+    }
     this.db.exec('COMMIT');
     this.open = false;
   }

@@ -59,8 +59,9 @@ const ENUM_NAMES = Object.keys(CONN_ENUMS) as (keyof typeof CONN_ENUMS)[];
 const CONN_NF = CONN_F64.length + CONN_NULLABLE.length;
 const SIDE_NF = SIDE_F64.length;
 const F_STRIDE = CONN_NF + 2 * SIDE_NF;
-const CONN_NI = CONN_I32.length + CONN_U32.length + CONN_BOOL.length + ENUM_NAMES.length;
-const SIDE_NI = SIDE_I32.length + SIDE_U32.length + SIDE_BOOL.length;
+// flags share one int per connection and one per side
+const CONN_NI = CONN_I32.length + CONN_U32.length + 1 + ENUM_NAMES.length;
+const SIDE_NI = SIDE_I32.length + SIDE_U32.length + 1;
 const I_STRIDE = CONN_NI + 2 * SIDE_NI;
 const PAGE_BITS = 12;
 const PAGE = 1 << PAGE_BITS;
@@ -503,26 +504,34 @@ function defineF64(proto: object, names: readonly string[], base: number, nullab
       : { get(this: Handle) { return this.f[this.fo + at]; }, set(this: Handle, v: number) { this.f[this.fo + at] = v; } });
   });
 }
-function defineI32(proto: object, names: readonly string[], base: number, kind: 'int' | 'u32' | 'bool'): void {
+function defineFlags(proto: object, names: readonly string[], at: number): void {
+  names.forEach((name, k) => {
+    const bit = 1 << k;
+    Object.defineProperty(proto, name, {
+      get(this: Handle) { return (this.i[this.io + at]! & bit) !== 0; },
+      set(this: Handle, v: boolean) { if (v) this.i[this.io + at] |= bit; else this.i[this.io + at] &= ~bit; },
+    });
+  });
+}
+function defineI32(proto: object, names: readonly string[], base: number, kind: 'int' | 'u32'): void {
   names.forEach((name, k) => {
     const at = base + k;
     Object.defineProperty(proto, name,
       kind === 'int' ? { get(this: Handle) { return this.i[this.io + at]; }, set(this: Handle, v: number) { this.i[this.io + at] = v; } }
-      : kind === 'u32' ? { get(this: Handle) { return this.u[this.io + at]; }, set(this: Handle, v: number) { this.u[this.io + at] = v; } }
-      : { get(this: Handle) { return this.i[this.io + at] !== 0; }, set(this: Handle, v: boolean) { this.i[this.io + at] = v ? 1 : 0; } });
+      : { get(this: Handle) { return this.u[this.io + at]; }, set(this: Handle, v: number) { this.u[this.io + at] = v; } });
   });
 }
 defineF64(Side.prototype, SIDE_F64, 0);
 defineI32(Side.prototype, SIDE_I32, 0, 'int');
 defineI32(Side.prototype, SIDE_U32, SIDE_I32.length, 'u32');
-defineI32(Side.prototype, SIDE_BOOL, SIDE_I32.length + SIDE_U32.length, 'bool');
+defineFlags(Side.prototype, SIDE_BOOL, SIDE_I32.length + SIDE_U32.length);
 defineF64(Conn.prototype, CONN_F64, 0);
 defineF64(Conn.prototype, CONN_NULLABLE, CONN_F64.length, true);
 defineI32(Conn.prototype, CONN_I32, 0, 'int');
 defineI32(Conn.prototype, CONN_U32, CONN_I32.length, 'u32');
-defineI32(Conn.prototype, CONN_BOOL, CONN_I32.length + CONN_U32.length, 'bool');
+defineFlags(Conn.prototype, CONN_BOOL, CONN_I32.length + CONN_U32.length);
 ENUM_NAMES.forEach((name, k) => {
-  const at = CONN_I32.length + CONN_U32.length + CONN_BOOL.length + k;
+  const at = CONN_I32.length + CONN_U32.length + 1 + k;
   const values: readonly (string | null)[] = CONN_ENUMS[name];
   Object.defineProperty(Conn.prototype, name, {
     get(this: Handle) { return values[this.i[this.io + at]!]; },

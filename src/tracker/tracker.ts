@@ -215,7 +215,7 @@ export class Tracker {
       c.reuseGap = seg.ts - ref;
       c.reuseTrail = [];
     }
-    if (this.live.length * 4 >= this.buckets.length) this.grow();
+    if (this.live.length * 2 >= this.buckets.length) this.grow();
     c.liveIndex = this.live.length;
     this.live.push(c);
     const b = key & this.mask;
@@ -240,7 +240,7 @@ export class Tracker {
     return name;
   }
 
-  /** twice the buckets once live connections fill a quarter of them (short chains: each step is a cache miss) */
+  /** twice the buckets once live connections fill half of them (short chains: each step is a cache miss) */
   private grow(): void {
     const n = this.buckets.length * 2;
     const buckets = new Array<Conn | null>(n).fill(null);
