@@ -232,7 +232,7 @@ WHERE f.kind = 'paws-violation'`,
     name: 'v_nat',
     comment: 'addresses showing several TCP timestamp clocks (hosts behind NAT)',
     sql: `SELECT f.capture_id, f.host, json_extract(f.details, '$.hosts') AS hosts, json_extract(f.details, '$.peer') AS peer,
-  json_extract(f.details, '$.recycle_drops') AS recycle_drops, f.severity, f.summary
+  json_extract(f.details, '$.recycle_drop_count') AS recycle_drop_count, json_extract(f.details, '$.recycle_drops') AS recycle_drops, f.severity, f.summary
 FROM findings f WHERE f.kind = 'nat-clock-collision'`,
   },
   {

@@ -4,7 +4,7 @@
 
 import Database from 'better-sqlite3';
 import { CONN_ENUMS, type Conn } from '../tracker/connection.js';
-import { CAPTURE_FILES, CLOCKS, CONNECTIONS, FINDINGS, PACKETS, TIME_WAIT_TIMELINE, insertSQL, schemaSQL, SCHEMA_VERSION, type Table } from './schema.js';
+import { VIEWS, CAPTURE_FILES, CLOCKS, CONNECTIONS, FINDINGS, PACKETS, TIME_WAIT_TIMELINE, insertSQL, schemaSQL, SCHEMA_VERSION, type Table } from './schema.js';
 
 const INDEXED: Table[] = [CONNECTIONS, PACKETS];
 /** indexes earlier versions created (connections_capture: the prefix of connections_start) */
@@ -154,6 +154,8 @@ export class StoreWriter {
     this.db.pragma('cache_size = -4096');
     this.db.pragma('temp_store = MEMORY');
     const version = this.db.pragma('user_version', { simple: true }) as number;
+    // views hold no data: recreate them so that an older store gets the current definitions
+    for (const v of VIEWS) this.db.exec(`DROP VIEW IF EXISTS ${v.name}`);
     this.db.exec(schemaSQL());
     if (version === 0) this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
     this.insPacket = this.db.prepare(insertSQL(PACKETS));
