@@ -3,7 +3,7 @@
 // rows of an earlier analysis of the same capture path(s).
 
 import Database from 'better-sqlite3';
-import { CONN_ENUMS, type Conn } from '../tracker/connection.js';
+import { CONN_ENUMS, enumCode, type Conn } from '../tracker/connection.js';
 import { VIEWS, CAPTURE_FILES, CLOCKS, CONNECTIONS, FINDINGS, PACKETS, TIME_WAIT_TIMELINE, insertSQL, schemaSQL, SCHEMA_VERSION, type Table } from './schema.js';
 
 const INDEXED: Table[] = [CONNECTIONS, PACKETS];
@@ -332,24 +332,24 @@ export function layoutConn(f: Float64Array, texts: string[], r: number, c: Conn)
   f[o + 11] = c.endNsec;
   f[o + 12] = end - start;
   f[o + 13] = c.orientationGuessed ? 1 : 0;
-  f[o + 14] = CONN_ENUMS.connState.indexOf(c.connState);
-  f[o + 15] = CONN_ENUMS.closeKind.indexOf(c.closeKind);
-  f[o + 16] = CONN_ENUMS.activeCloser.indexOf(c.activeCloser);
+  f[o + 14] = enumCode(c, 'connState');
+  f[o + 15] = enumCode(c, 'closeKind');
+  f[o + 16] = enumCode(c, 'activeCloser');
   const tw = c.timeWaitStart;
   f[o + 17] = orNaN(tw);
   f[o + 18] = orNaN(c.timeWaitEnd);
   f[o + 19] = tw === null ? NaN : c.timeWaitEstimated ? 1 : 0;
   f[o + 20] = frame(c.lastAckFrame);
-  f[o + 21] = CONN_ENUMS.rstBy.indexOf(c.rstBy);
-  f[o + 22] = CONN_ENUMS.rstKind.indexOf(c.rstKind);
+  f[o + 21] = enumCode(c, 'rstBy');
+  f[o + 22] = enumCode(c, 'rstKind');
   f[o + 23] = frame(c.rstFrame);
   f[o + 24] = frame(cl.finFrame);
   f[o + 25] = frame(sv.finFrame);
   f[o + 26] = cl.finCount;
   f[o + 27] = sv.finCount;
-  f[o + 28] = CONN_ENUMS.clientState.indexOf(c.clientState);
-  f[o + 29] = CONN_ENUMS.serverState.indexOf(c.serverState);
-  f[o + 30] = CONN_ENUMS.endReason.indexOf(c.endReason);
+  f[o + 28] = enumCode(c, 'clientState');
+  f[o + 29] = enumCode(c, 'serverState');
+  f[o + 30] = enumCode(c, 'endReason');
   f[o + 31] = cl.pkts;
   f[o + 32] = sv.pkts;
   f[o + 33] = cl.bytes;

@@ -59,8 +59,8 @@ const ENUM_NAMES = Object.keys(CONN_ENUMS) as (keyof typeof CONN_ENUMS)[];
 const CONN_NF = CONN_F64.length + CONN_NULLABLE.length;
 const SIDE_NF = SIDE_F64.length;
 const F_STRIDE = CONN_NF + 2 * SIDE_NF;
-// flags share one int per connection and one per side
-const CONN_NI = CONN_I32.length + CONN_U32.length + 1 + ENUM_NAMES.length;
+// flags share one int per connection and one per side; the enums (4 bits each) one more
+const CONN_NI = CONN_I32.length + CONN_U32.length + 2;
 const SIDE_NI = SIDE_I32.length + SIDE_U32.length + 1;
 const I_STRIDE = CONN_NI + 2 * SIDE_NI;
 const PAGE_BITS = 12;
@@ -68,9 +68,8 @@ const PAGE = 1 << PAGE_BITS;
 
 interface Page {
   f: Float64Array;
+  /** 32-bit fields; the unsigned ones (frames, address words) are stored modulo 2^32 */
   i: Int32Array;
-  /** the same memory as i, for fields that are unsigned 32-bit (frames, address words) */
-  u: Uint32Array;
 }
 const PAGES: Page[] = [];
 /** released handles, each with its page slot: reused instead of allocating (no GC churn) */
@@ -80,8 +79,7 @@ let NEXT = 0;
 function allocSlot(): number {
   const slot = NEXT++;
   if (slot >>> PAGE_BITS === PAGES.length) {
-    const buf = new ArrayBuffer(PAGE * I_STRIDE * 4);
-    PAGES.push({ f: new Float64Array(PAGE * F_STRIDE), i: new Int32Array(buf), u: new Uint32Array(buf) });
+    PAGES.push({ f: new Float64Array(PAGE * F_STRIDE), i: new Int32Array(PAGE * I_STRIDE) });
   }
   return slot;
 }
@@ -91,7 +89,6 @@ export class Side {
   readonly f: Float64Array;
   readonly fo: number;
   readonly i: Int32Array;
-  readonly u: Uint32Array;
   readonly io: number;
   /** frames of FIN retransmissions (allocated only when there are some, at most 16 kept) */
   finRetransFrames: number[] | null = null;
@@ -100,7 +97,6 @@ export class Side {
     this.f = p.f;
     this.fo = fo;
     this.i = p.i;
-    this.u = p.u;
     this.io = io;
   }
 
@@ -195,7 +191,6 @@ export class Conn {
   f: Float64Array;
   fo: number;
   i: Int32Array;
-  u: Uint32Array;
   io: number;
   client: Side;
   server: Side;
@@ -221,7 +216,6 @@ export class Conn {
     this.io = k * I_STRIDE;
     this.f = p.f;
     this.i = p.i;
-    this.u = p.u;
     this.client = new Side(p, this.fo + CONN_NF, this.io + CONN_NI);
     this.server = new Side(p, this.fo + CONN_NF + SIDE_NF, this.io + CONN_NI + SIDE_NI);
     this.reset();
@@ -495,7 +489,7 @@ function sideState(c: Conn, dir: 0 | 1, now: number): TcpStateName {
 
 
 // accessors over the pages (plain indexed loads and stores once inlined)
-type Handle = { f: Float64Array; fo: number; i: Int32Array; u: Uint32Array; io: number };
+type Handle = { f: Float64Array; fo: number; i: Int32Array; io: number };
 function defineF64(proto: object, names: readonly string[], base: number, nullable = false): void {
   names.forEach((name, k) => {
     const at = base + k;
@@ -518,7 +512,8 @@ function defineI32(proto: object, names: readonly string[], base: number, kind: 
     const at = base + k;
     Object.defineProperty(proto, name,
       kind === 'int' ? { get(this: Handle) { return this.i[this.io + at]; }, set(this: Handle, v: number) { this.i[this.io + at] = v; } }
-      : { get(this: Handle) { return this.u[this.io + at]; }, set(this: Handle, v: number) { this.u[this.io + at] = v; } });
+      // unsigned: stored modulo 2^32 in the int32 array, read back with >>> 0
+      : { get(this: Handle) { return this.i[this.io + at]! >>> 0; }, set(this: Handle, v: number) { this.i[this.io + at] = v; } });
   });
 }
 defineF64(Side.prototype, SIDE_F64, 0);
@@ -530,15 +525,24 @@ defineF64(Conn.prototype, CONN_NULLABLE, CONN_F64.length, true);
 defineI32(Conn.prototype, CONN_I32, 0, 'int');
 defineI32(Conn.prototype, CONN_U32, CONN_I32.length, 'u32');
 defineFlags(Conn.prototype, CONN_BOOL, CONN_I32.length + CONN_U32.length);
+const ENUM_AT = CONN_I32.length + CONN_U32.length + 1;
+
+/** a text-valued field's index in its CONN_ENUMS list, without going through the text */
+export function enumCode(c: Conn, name: keyof typeof CONN_ENUMS): number {
+  return (c.i[c.io + ENUM_AT]! >>> ENUM_SHIFT[name]) & 15;
+}
+const ENUM_SHIFT = Object.fromEntries(ENUM_NAMES.map((n, k) => [n, 4 * k])) as Record<keyof typeof CONN_ENUMS, number>;
 ENUM_NAMES.forEach((name, k) => {
-  const at = CONN_I32.length + CONN_U32.length + 1 + k;
+  const shift = 4 * k;
   const values: readonly (string | null)[] = CONN_ENUMS[name];
+  if (values.length > 16 || k >= 8) throw new Error(`${name}: the enums no longer fit one int of 4-bit fields`);
   Object.defineProperty(Conn.prototype, name, {
-    get(this: Handle) { return values[this.i[this.io + at]!]; },
+    get(this: Handle) { return values[(this.i[this.io + ENUM_AT]! >>> shift) & 15]; },
     set(this: Handle, v: string | null) {
       const x = values.indexOf(v);
       if (x < 0) throw new Error(`${name}: unknown value ${v}`);
-      this.i[this.io + at] = x;
+      const at = this.io + ENUM_AT;
+      this.i[at] = (this.i[at]! & ~(15 << shift)) | (x << shift);
     },
   });
 });
