@@ -123,8 +123,9 @@ export const CONNECTIONS: Table = {
     col('reuse_gap', 'REAL', "seconds from the previous incarnation's TIME-WAIT start (or its last packet) to this one's first SYN"),
   ],
   indexes: [
-    'CREATE INDEX IF NOT EXISTS connections_tuple ON connections(client_ip, client_port, server_ip, server_port)',
-    'CREATE INDEX IF NOT EXISTS connections_server ON connections(server_ip, server_port)',
+    // one index serves both the per-service questions (server_ip, server_port) and 4-tuple lookups:
+    // each index costs a scan of the whole table when a large capture is committed
+    'CREATE INDEX IF NOT EXISTS connections_service ON connections(server_ip, server_port, client_ip, client_port)',
     'CREATE INDEX IF NOT EXISTS connections_start ON connections(capture_id, start_ts)',
   ],
 };
