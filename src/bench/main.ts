@@ -167,7 +167,7 @@ async function main(argv: string[]): Promise<void> {
     }
     files.push({ file, packets: size, bytes: statSync(file).size });
   }
-  const rows: string[][] = [['file', 'MB', 'step', 'packets', 'seconds', 'packets/s', 'MB/s', 'peak RSS MB', 'note']];
+  const rows: string[][] = [['file', 'MB', 'step', 'packets', 'seconds', 'packets/s', 'MB/s', 'peak RSS MiB', 'note']];
   for (const f of files) {
     for (const name of stepNames) {
       const step = STEPS.find((s) => s.name === name);
