@@ -248,21 +248,23 @@ export class ClockDetector implements Detector {
     return p;
   }
 
-  /** the (client, server) pair of a connection, remembered by its tracker slot until the slot
-   *  holds another connection: SYN, FINs and the end of a connection need it, one lookup */
-  private readonly slotPair: (Pair | null)[] = [];
-  private readonly slotConn: number[] = [];
+  /** a connection's (client, server) and (server, client) pairs, remembered by its tracker slot
+   *  until the slot holds another connection: its SYN, FINs and end need them, one lookup each */
+  private readonly slotPairs: (Pair | null)[][] = [[], []];
+  private readonly slotConns: number[][] = [[], []];
 
-  private clientPair(c: Conn, t: number): Pair {
+  private connPair(c: Conn, t: number, rev: 0 | 1): Pair {
     const k = c.slot;
-    if (this.slotConn[k] === c.id) return this.slotPair[k]!;
-    const p = this.pair(c.clientIp, c.serverIp, c.ipVersion, t);
-    while (this.slotPair.length <= k) {
-      this.slotPair.push(null);
-      this.slotConn.push(-1);
+    const conns = this.slotConns[rev]!;
+    const pairs = this.slotPairs[rev]!;
+    if (conns[k] === c.id) return pairs[k]!;
+    const p = rev === 0 ? this.pair(c.clientIp, c.serverIp, c.ipVersion, t) : this.pair(c.serverIp, c.clientIp, c.ipVersion, t);
+    while (pairs.length <= k) {
+      pairs.push(null);
+      conns.push(-1);
     }
-    this.slotPair[k] = p;
-    this.slotConn[k] = c.id;
+    pairs[k] = p;
+    conns[k] = c.id;
     return p;
   }
 
@@ -272,7 +274,7 @@ export class ClockDetector implements Detector {
     if ((f & (SYN | FIN)) === 0 || (f & RST) !== 0) return;
     if ((f & (SYN | ACK)) === SYN) {
       if (dir !== 0) return;
-      const p = this.clientPair(c, seg.ts);
+      const p = this.connPair(c, seg.ts, 0);
       p.syns++;
       if (!p.remValid || seg.ts - p.remTime >= PAWS_MSL) return;
       if (!seg.hasTs) {
@@ -292,7 +294,7 @@ export class ClockDetector implements Detector {
     // its TS.Recent (kept by the PAWS detector, which runs first), else the newest TSval seen
     const cl = c.client;
     if (!cl.tsSeen) return;
-    const p = this.clientPair(c, seg.ts);
+    const p = this.connPair(c, seg.ts, 0);
     const fromRecent = cl.tsRecentValid && seqDiff(cl.tsRecent, cl.lastTsval) >= 0;
     const tsval = fromRecent ? cl.tsRecent : cl.lastTsval;
     const t = fromRecent ? cl.tsRecentTime : cl.lastTsTime;
@@ -309,14 +311,14 @@ export class ClockDetector implements Detector {
   // ---- clock clustering ----
   onConnEnd(c: Conn): void {
     if (c.end > this.now) this.now = c.end;
-    this.addSide(c, c.client, c.clientIp, c.serverIp, c.cport, c.sport);
-    this.addSide(c, c.server, c.serverIp, c.clientIp, c.sport, c.cport);
+    this.addSide(c, c.client, c.cport, c.sport);
+    this.addSide(c, c.server, c.sport, c.cport);
     if (this.now - this.lastSweep > this.opts.timeWait / 4) this.sweep();
   }
 
-  private addSide(c: Conn, s: Side, src: string, dst: string, sport: number, dport: number): void {
+  private addSide(c: Conn, s: Side, sport: number, dport: number): void {
     if (!s.tsSeen) return;
-    const p = s === c.client ? this.clientPair(c, s.firstTsTime) : this.pair(src, dst, c.ipVersion, s.firstTsTime);
+    const p = this.connPair(c, s.firstTsTime, s === c.client ? 0 : 1);
     p.conns++;
     if (s === c.client) p.asClient++;
     else p.asServer++;
