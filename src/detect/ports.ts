@@ -65,6 +65,8 @@ interface Series {
   twDurSum: number;
   /** latest SYNs: [ts, frame] */
   lastSyns: [number, number][];
+  /** (client, server, port) series only: the client's client-role, the client's and the server's host series */
+  hostSeries: [Series, Series, Series] | null;
 }
 
 export interface SeriesStats {
@@ -103,7 +105,7 @@ export class PortDetector implements Detector {
   private series(map: Map<string, Series>, key: string, host: string, serverIp: string, serverPort: number | null, v: 4 | 6): Series {
     let s = map.get(key);
     if (s === undefined) {
-      s = { host, serverIp, serverPort, ipVersion: v, slots: new Map(), cacheIdx: new Array<number>(8).fill(NaN), cacheSlot: new Array<Slot | null>(8).fill(null), connections: 0, timeWaits: 0, outsideRange: 0, twFrames: [], twFirst: Infinity, twLast: -Infinity, twDurSum: 0, lastSyns: [] };
+      s = { host, serverIp, serverPort, ipVersion: v, slots: new Map(), cacheIdx: new Array<number>(8).fill(NaN), cacheSlot: new Array<Slot | null>(8).fill(null), connections: 0, timeWaits: 0, outsideRange: 0, twFrames: [], twFirst: Infinity, twLast: -Infinity, twDurSum: 0, lastSyns: [], hostSeries: null };
       map.set(key, s);
     }
     return s;
@@ -181,10 +183,19 @@ export class PortDetector implements Detector {
 
   onConnEnd(c: Conn): void {
     const v = c.ipVersion;
-    const hcc = this.series(this.clientHosts, c.clientIp, c.clientIp, '*', null, v);
     const key = this.keySeries(c);
-    const hc = this.series(this.hosts, c.clientIp, c.clientIp, '*', null, v);
-    const hs = this.series(this.hosts, c.serverIp, c.serverIp, '*', null, v);
+    // a (client, server, port) series always rolls up into the same host series: found once
+    let hosts = key.hostSeries;
+    if (hosts === null) {
+      key.hostSeries = hosts = [
+        this.series(this.clientHosts, c.clientIp, c.clientIp, '*', null, v),
+        this.series(this.hosts, c.clientIp, c.clientIp, '*', null, v),
+        this.series(this.hosts, c.serverIp, c.serverIp, '*', null, v),
+      ];
+    }
+    const hcc = hosts[0];
+    const hc = hosts[1];
+    const hs = hosts[2];
     key.connections++;
     if (c.cport < this.opts.portLow || c.cport > this.opts.portHigh) key.outsideRange++;
 
