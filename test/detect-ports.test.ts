@@ -102,7 +102,8 @@ describe('port arithmetic', () => {
     for (let i = 0; i < 10; i++) {
       const c = conn('10.0.0.5', 41000, T0 + i * 2, 'client');
       if (prev) {
-        det.onReuse(c, prev);
+        // the tracker marks the old incarnation with the new one's first SYN
+        prev.supersededAt = c.start;
         det.onConnEnd(prev);
       }
       prev = c;

@@ -90,8 +90,6 @@ export class PortDetector implements Detector {
   private readonly hosts = new Map<string, Series>();
   /** per host, TIME-WAIT held as client only (ephemeral ports): host-level finding */
   private readonly clientHosts = new Map<string, Series>();
-  /** connection id -> time of the SYN of the next incarnation of its 4-tuple (ends its TIME-WAIT) */
-  private readonly supersededAt = new Map<number, number>();
   private base = NaN;
   width = 1;
   private minIdx = Infinity;
@@ -176,11 +174,6 @@ export class PortDetector implements Detector {
     return sl;
   }
 
-  /** a new incarnation took over the 4-tuple: the old one's TIME-WAIT (if any) ended at its SYN */
-  onReuse(c: Conn, prev: Conn): void {
-    this.supersededAt.set(prev.id, c.start);
-  }
-
   onConnEnd(c: Conn): void {
     const v = c.ipVersion;
     const key = this.keySeries(c);
@@ -220,11 +213,9 @@ export class PortDetector implements Detector {
 
     const tws = c.timeWaitStart;
     let twe = c.timeWaitEnd;
-    const next = this.supersededAt.get(c.id);
-    if (next !== undefined) {
-      this.supersededAt.delete(c.id);
-      if (twe !== null && tws !== null && next < twe) twe = Math.max(tws, next);
-    }
+    // a new incarnation that took the 4-tuple over ended the TIME-WAIT at its SYN
+    const next = c.supersededAt;
+    if (next !== null && twe !== null && tws !== null && next < twe) twe = Math.max(tws, next);
     const clientHolds = tws !== null && twe !== null && (c.activeCloser === 'client' || c.activeCloser === 'both');
     const serverHolds = tws !== null && twe !== null && (c.activeCloser === 'server' || c.activeCloser === 'both');
 

@@ -26,7 +26,7 @@ const SIDE_BOOL = ['seqKnown', 'ackKnown', 'finAckedPeerFin', 'tsRecentValid', '
 
 const CONN_F64 = ['startSec', 'start', 'endSec', 'end', 'handshakeAckTs'] as const;
 /** stored as NaN, read as null */
-const CONN_NULLABLE = ['timeWaitStart', 'timeWaitEnd', 'reuseGap', 'handshakeRtt', 'prevId'] as const;
+const CONN_NULLABLE = ['timeWaitStart', 'timeWaitEnd', 'reuseGap', 'handshakeRtt', 'prevId', 'supersededAt'] as const;
 const CONN_I32 = ['cport', 'sport', 'ipVersion', 'startNsec', 'endNsec', 'histSeen', 'histLen', 'h0', 'h1', 'h2', 'h3', 'h4', 'h5'] as const;
 /** history letters kept in the page (4 per int32 in h0..h5); longer histories continue in a string */
 const HIST_INLINE = 24;
@@ -304,6 +304,8 @@ export class Conn {
   declare end: number;
 
   declare prevId: number | null;
+  /** first SYN of the next incarnation of this 4-tuple, when it started while this one was in memory */
+  declare supersededAt: number | null;
   /** seconds from the previous incarnation's TIME-WAIT start (or its end) to this one's first SYN */
   declare reuseGap: number | null;
 

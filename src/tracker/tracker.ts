@@ -211,6 +211,7 @@ export class Tracker {
       if (prev.prev !== null) this.releasePrev(prev);
       c.prev = prev;
       c.prevId = prev.id;
+      prev.supersededAt = seg.ts;
       const ref = prev.timeWaitStart ?? prev.end;
       c.reuseGap = seg.ts - ref;
       c.reuseTrail = [];
