@@ -209,7 +209,8 @@ export function snapRate(hz: number): number {
 }
 
 export class ClockDetector implements Detector {
-  private readonly pairs = new Map<string, Pair>();
+  /** every pair, in the order first seen (found through pairsBySrc) */
+  private readonly pairs: Pair[] = [];
   private readonly expireAfter: number;
   private gen = 0;
   private readonly pairsBySrc = new Map<string, Map<string, Pair>>();
@@ -236,13 +237,12 @@ export class ClockDetector implements Detector {
     if (bySrc === undefined) this.pairsBySrc.set(src, (bySrc = new Map()));
     let p = bySrc.get(dst);
     if (p === undefined) {
-      const key = src + '|' + dst;
       p = {
         src, dst, ipVersion, tRef: Math.floor(t), clusters: new Set(), index: new Map(), multi: [], liveByRate: new Array(NR).fill(0),
         conns: 0, unclassified: 0, expiredSingles: 0, expiredConns: 0, expiredSameTuple: 0, expiredRates: new Array(NR).fill(0), keptSingles: [], weak: [], weakDropped: 0,
         expectedFalse: 0, remTsval: 0, remTime: 0, remFrame: 0, remValid: false, drops: [], dropCount: 0, dropsNoTs: 0, syns: 0, asClient: 0, asServer: 0, sampleTick: 0, sampledOut: 0, clustered: 0, newClocks: 0,
       };
-      this.pairs.set(key, p);
+      this.pairs.push(p);
       bySrc.set(dst, p);
     }
     return p;
@@ -508,7 +508,7 @@ export class ClockDetector implements Detector {
    *  those on two connections (kept aside, bounded, as weak host clocks) */
   private sweep(): void {
     this.lastSweep = this.now;
-    for (const p of this.pairs.values()) {
+    for (const p of this.pairs) {
       const limit = this.now - this.expireAfter - p.tRef;
       let dropMulti = false;
       for (const k of p.clusters) {
@@ -542,7 +542,7 @@ export class ClockDetector implements Detector {
    *  the most recent MAX_LIVE single-tuple clocks of a pair live; the oldest are folded early */
   private trim(p: Pair): void {
     // over the global bound, only pairs above their fair share give clocks up (amortized: an eighth at a time)
-    if (p.clusters.size < MAX_LIVE && (this.liveClusters < MAX_LIVE_TOTAL || p.clusters.size * this.pairs.size < MAX_LIVE_TOTAL)) return;
+    if (p.clusters.size < MAX_LIVE && (this.liveClusters < MAX_LIVE_TOTAL || p.clusters.size * this.pairs.length < MAX_LIVE_TOTAL)) return;
     let n = Math.max(1, p.clusters.size >> 3);
     let dropMulti = false;
     for (const k of p.clusters) {
@@ -573,7 +573,7 @@ export class ClockDetector implements Detector {
   }
 
   finish(out: FindingSink): void {
-    const pairs = [...this.pairs.values()].sort((a, b) => (a.src < b.src ? -1 : a.src > b.src ? 1 : a.dst < b.dst ? -1 : a.dst > b.dst ? 1 : 0));
+    const pairs = [...this.pairs].sort((a, b) => (a.src < b.src ? -1 : a.src > b.src ? 1 : a.dst < b.dst ? -1 : a.dst > b.dst ? 1 : 0));
     for (const p of pairs) this.finishPair(p, out);
   }
 

@@ -84,7 +84,8 @@ export interface SeriesStats {
 }
 
 export class PortDetector implements Detector {
-  private readonly keys = new Map<string, Series>();
+  /** every (client, server, port) series, in the order first seen (found through keyCache) */
+  private readonly keys: Series[] = [];
   private readonly keyCache = new Map<string, Map<string, Map<number, Series>>>();
   /** per host, TIME-WAIT held as client or server (what `ss -s` shows): timelines */
   private readonly hosts = new Map<string, Series>();
@@ -100,12 +101,14 @@ export class PortDetector implements Detector {
     this.range = opts.portHigh - opts.portLow + 1;
   }
 
-  private series(map: Map<string, Series>, key: string, host: string, serverIp: string, serverPort: number | null, v: 4 | 6): Series {
-    let s = map.get(key);
-    if (s === undefined) {
-      s = { host, serverIp, serverPort, ipVersion: v, slots: new Map(), cacheIdx: new Array<number>(8).fill(NaN), cacheSlot: new Array<Slot | null>(8).fill(null), connections: 0, timeWaits: 0, outsideRange: 0, twFrames: [], twFirst: Infinity, twLast: -Infinity, twDurSum: 0, lastSyns: [], hostSeries: null };
-      map.set(key, s);
-    }
+  private newSeries(host: string, serverIp: string, serverPort: number | null, v: 4 | 6): Series {
+    return { host, serverIp, serverPort, ipVersion: v, slots: new Map(), cacheIdx: new Array<number>(8).fill(NaN), cacheSlot: new Array<Slot | null>(8).fill(null), connections: 0, timeWaits: 0, outsideRange: 0, twFrames: [], twFirst: Infinity, twLast: -Infinity, twDurSum: 0, lastSyns: [], hostSeries: null };
+  }
+
+  /** a host's series ('*' for every server) */
+  private hostOf(map: Map<string, Series>, host: string, v: 4 | 6): Series {
+    let s = map.get(host);
+    if (s === undefined) map.set(host, (s = this.newSeries(host, '*', null, v)));
     return s;
   }
 
@@ -117,7 +120,8 @@ export class PortDetector implements Detector {
     if (byPort === undefined) byServer.set(c.serverIp, (byPort = new Map()));
     let s = byPort.get(c.sport);
     if (s === undefined) {
-      s = this.series(this.keys, `${c.clientIp}|${c.serverIp}|${c.sport}`, c.clientIp, c.serverIp, c.sport, c.ipVersion);
+      s = this.newSeries(c.clientIp, c.serverIp, c.sport, c.ipVersion);
+      this.keys.push(s);
       byPort.set(c.sport, s);
     }
     return s;
@@ -154,7 +158,7 @@ export class PortDetector implements Detector {
       s.cacheIdx.fill(NaN);
       s.cacheSlot.fill(null);
     };
-    for (const s of this.keys.values()) remap(s);
+    for (const s of this.keys) remap(s);
     for (const s of this.hosts.values()) remap(s);
     for (const s of this.clientHosts.values()) remap(s);
     if (this.minIdx !== Infinity) {
@@ -181,9 +185,9 @@ export class PortDetector implements Detector {
     let hosts = key.hostSeries;
     if (hosts === null) {
       key.hostSeries = hosts = [
-        this.series(this.clientHosts, c.clientIp, c.clientIp, '*', null, v),
-        this.series(this.hosts, c.clientIp, c.clientIp, '*', null, v),
-        this.series(this.hosts, c.serverIp, c.serverIp, '*', null, v),
+        this.hostOf(this.clientHosts, c.clientIp, v),
+        this.hostOf(this.hosts, c.clientIp, v),
+        this.hostOf(this.hosts, c.serverIp, v),
       ];
     }
     const hcc = hosts[0];
@@ -326,7 +330,7 @@ export class PortDetector implements Detector {
     if (Number.isNaN(this.base)) return;
     const range = this.range;
     const L = this.opts.timeWait;
-    const keyStats = [...this.keys.values()].filter((s) => s.timeWaits > 0).map((s) => ({ s, st: this.stats(s, now) }));
+    const keyStats = this.keys.filter((s) => s.timeWaits > 0).map((s) => ({ s, st: this.stats(s, now) }));
     keyStats.sort((a, b) => b.st.peak - a.st.peak || a.st.peakTs - b.st.peakTs);
     const flaggedHosts = new Set<string>();
     for (const { s, st } of keyStats) {

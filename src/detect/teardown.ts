@@ -29,7 +29,8 @@ interface ServiceStats {
 
 export class TeardownDetector implements Detector {
   private out: FindingSink | null = null;
-  private readonly services = new Map<string, ServiceStats>();
+  /** every service, in the order first seen (found through byServer) */
+  private readonly services: ServiceStats[] = [];
   /** server address -> port -> stats: no key string built per connection */
   private readonly byServer = new Map<string, Map<number, ServiceStats>>();
 
@@ -46,7 +47,7 @@ export class TeardownDetector implements Detector {
         serverIp: c.serverIp, port: c.sport, ipVersion: c.ipVersion, total: 0, clientFirst: 0, serverFirst: 0, both: 0, firstTs: c.start,
         clientFirstExamples: [], clientFirstFrames: [], resets: new Map(), refused: { count: 0, clients: new Set(), examples: [] },
       };
-      this.services.set(`${c.serverIp}|${c.sport}`, s);
+      this.services.push(s);
       ports.set(c.sport, s);
     }
     s.total++;
@@ -114,7 +115,7 @@ export class TeardownDetector implements Detector {
   finish(out: FindingSink): void {
     const ipf = (v: number): string => (v === 6 ? 'ipv6' : 'ip');
     const ep = (s: ServiceStats): string => (s.ipVersion === 6 ? `[${s.serverIp}]:${s.port}` : `${s.serverIp}:${s.port}`);
-    const services = [...this.services.values()].sort((a, b) => b.total - a.total || a.firstTs - b.firstTs);
+    const services = [...this.services].sort((a, b) => b.total - a.total || a.firstTs - b.firstTs);
     for (const s of services) {
       for (const [by, r] of s.resets) {
         const frames = frameList(...r.examples.map((e) => e.frame));

@@ -10,7 +10,6 @@ export function framesFilter(frames: number[]): string {
   return `frame.number in {${uniq.join(' ')}}`;
 }
 
-
 /** the tick rates timestamp clocks are snapped to */
 export const RATES = [1, 10, 100, 250, 300, 1000, 1_000_000];
 
@@ -46,7 +45,6 @@ export function synFilter(ipVersion: 4 | 6, src: string, dst: string, opts: { sy
   else if (ports.length > 1) f += ` && tcp.srcport in {${ports.join(' ')}}`;
   return f;
 }
-
 
 /** x modulo 2^32 as a non-negative double (x may be fractional or huge) */
 export function mod32(x: number): number {

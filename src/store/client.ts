@@ -73,10 +73,7 @@ export class StoreClient {
     this.worker.on('message', (r: Reply) => {
       if (r.op === 'error') this.failure = new StoreError(r.message, r.code);
       const w = this.waiter;
-      if (w && r.op !== 'error') {
-        this.waiter = null;
-        w(r);
-      } else if (w && r.op === 'error') {
+      if (w) {
         this.waiter = null;
         w(r);
       }

@@ -208,19 +208,13 @@ export class StoreWriter {
     // prepared at the first full batch (5-10 ms: a small capture does without)
     if (rows >= CONN_INSERT_ROWS) this.insConnBatch ??= this.db.prepare(this.connInsertSQL + Array(CONN_INSERT_ROWS).fill(this.connRowSQL).join(', '));
     for (; r + CONN_INSERT_ROWS <= rows; r += CONN_INSERT_ROWS) {
-      let o = 0;
-      for (let k = r; k < r + CONN_INSERT_ROWS; k++) {
-        for (let j = k * CONN_TEXTS, end = j + CONN_TEXTS; j < end; j++) p[o++] = texts[j];
-        for (let j = k * CONN_SLOTS, end = j + CONN_SLOTS; j < end; j++) p[o++] = nums[j];
-      }
+      for (let k = r, o = 0; k < r + CONN_INSERT_ROWS; k++) o = rowParams(p, o, nums, texts, k);
       // separate arguments: binding from an array costs a property lookup per value
       this.insConnBatch!.run(...p);
     }
     for (; r < rows; r++) {
       const one = p.slice(0, CONN_PARAMS);
-      let o = 0;
-      for (let j = r * CONN_TEXTS, end = j + CONN_TEXTS; j < end; j++) one[o++] = texts[j];
-      for (let j = r * CONN_SLOTS, end = j + CONN_SLOTS; j < end; j++) one[o++] = nums[j];
+      rowParams(one, 0, nums, texts, r);
       this.insConn!.run(...one);
     }
     this.connectionsWritten += rows;
@@ -299,6 +293,13 @@ export class StoreWriter {
     this.rollback();
     this.db.close();
   }
+}
+
+/** copy row k's strings, then its numbers, into the parameters from index o; returns the index after them */
+function rowParams(p: unknown[], o: number, nums: Float64Array, texts: string[], k: number): number {
+  for (let j = k * CONN_TEXTS, end = j + CONN_TEXTS; j < end; j++) p[o++] = texts[j];
+  for (let j = k * CONN_SLOTS, end = j + CONN_SLOTS; j < end; j++) p[o++] = nums[j];
+  return o;
 }
 
 /** seconds when sec * 1e9 + nsec fits SQLite's 64-bit integers (as in nanos()), else NaN: no ns column */

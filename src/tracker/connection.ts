@@ -535,7 +535,7 @@ export function enumCode(c: Conn, name: keyof typeof CONN_ENUMS): number {
 }
 const ENUM_SHIFT = Object.fromEntries(ENUM_NAMES.map((n, k) => [n, 4 * k])) as Record<keyof typeof CONN_ENUMS, number>;
 ENUM_NAMES.forEach((name, k) => {
-  const shift = 4 * k;
+  const shift = ENUM_SHIFT[name];
   const values: readonly (string | null)[] = CONN_ENUMS[name];
   if (values.length > 16 || k >= 8) throw new Error(`${name}: the enums no longer fit one int of 4-bit fields`);
   Object.defineProperty(Conn.prototype, name, {

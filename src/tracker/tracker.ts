@@ -247,7 +247,6 @@ export class Tracker {
     const buckets = new Array<Conn | null>(n).fill(null);
     this.mask = n - 1;
     for (const c of this.live) {
-      if (c.liveIndex < 0) continue;
       const b = c.hashKey & this.mask;
       c.hashNext = buckets[b]!;
       buckets[b] = c;
