@@ -97,7 +97,7 @@ export function nanos(sec: number, nsec: number): bigint | null {
 function enumSQL(values: readonly (string | null)[]): string {
   return `CASE ?${values.map((v, i) => (v === null ? '' : ` WHEN ${i} THEN '${v}'`)).join('')} END`;
 }
-/** seconds and nanoseconds (both exact integers) to Unix nanoseconds; seconds NaN gives NULL */
+/** seconds and nanoseconds (both exact integers, laid out by nsSlots) to Unix nanoseconds; seconds NaN gives NULL */
 const NS_SQL = 'CAST(? AS INTEGER) * 1000000000 + CAST(? AS INTEGER)';
 
 /** free-text columns, bound from the row's strings (in this order) before its numbers */
@@ -302,11 +302,24 @@ function rowParams(p: unknown[], o: number, nums: Float64Array, texts: string[],
   return o;
 }
 
-/** seconds when sec * 1e9 + nsec fits SQLite's 64-bit integers (as in nanos()), else NaN: no ns column */
-function nsSec(sec: number, nsec: number): number {
+/** the two slots NS_SQL reads for exact nanoseconds sec * 1e9 + nsec: NaN (NULL) when that does
+ *  not fit SQLite's 64-bit integers (as in nanos()). A negative time is written as (sec + 1,
+ *  nsec - 1e9), the same instant, so that the product in SQL cannot overflow at -2^63 (where
+ *  SQLite would turn it into an inexact REAL) */
+function nsSlots(f: Float64Array, at: number, sec: number, nsec: number): void {
   // 2^63 - 1 = 9223372036 s + 854775807 ns, -2^63 = -9223372037 s + 145224192 ns; exact in doubles
   // near the limits, and far from them the sign cannot be wrong
-  return (sec - 9223372036) * 1e9 + (nsec - 854775807) <= 0 && (sec + 9223372037) * 1e9 + (nsec - 145224192) >= 0 ? sec : NaN;
+  const fits = (sec - 9223372036) * 1e9 + (nsec - 854775807) <= 0 && (sec + 9223372037) * 1e9 + (nsec - 145224192) >= 0;
+  if (!fits) {
+    f[at] = NaN;
+    f[at + 1] = nsec;
+  } else if (sec < 0) {
+    f[at] = sec + 1;
+    f[at + 1] = nsec - 1e9;
+  } else {
+    f[at] = sec;
+    f[at + 1] = nsec;
+  }
 }
 const orNaN = (v: number | null): number => (v === null ? NaN : v);
 /** -1 (absent) as NULL */
@@ -333,11 +346,9 @@ export function layoutConn(f: Float64Array, texts: string[], r: number, c: Conn)
   const start = c.start;
   const end = c.end;
   f[o + 6] = start;
-  f[o + 7] = nsSec(c.startSec, c.startNsec);
-  f[o + 8] = c.startNsec;
+  nsSlots(f, o + 7, c.startSec, c.startNsec);
   f[o + 9] = end;
-  f[o + 10] = nsSec(c.endSec, c.endNsec);
-  f[o + 11] = c.endNsec;
+  nsSlots(f, o + 10, c.endSec, c.endNsec);
   f[o + 12] = end - start;
   f[o + 13] = c.orientationGuessed ? 1 : 0;
   f[o + 14] = enumCode(c, 'connState');
