@@ -26,6 +26,7 @@ describe('connection pages', () => {
     a.closeKind = 'fin';
     a.timeWaitStart = 12.5;
     a.prevId = 3;
+    a.supersededAt = 99.5;
     a.history = 'ShAFf';
     a.client.finRetransFrames = [9];
     expect([a.c0, a.server.finFrame, a.client.isn, a.activeCloser, a.timeWaitStart]).toEqual([0xc0000201, 4000000000, 0xfffffff0, 'server', 12.5]);
@@ -36,7 +37,7 @@ describe('connection pages', () => {
     expect(other).not.toBe(b);
     for (const c of [b, other]) {
       expect([c.id, c.cport, c.c0, c.client.isn, c.server.isn, c.client.pkts, c.server.finFrame, c.client.tsSeen]).toEqual([0, 0, 0, -1, -1, 0, 0, false]);
-      expect([c.activeCloser, c.closeKind, c.connState, c.endReason, c.timeWaitStart, c.prevId, c.reuseGap, c.history]).toEqual([null, 'open', 'OTH', 'capture-end', null, null, null, '']);
+      expect([c.activeCloser, c.closeKind, c.connState, c.endReason, c.timeWaitStart, c.prevId, c.supersededAt, c.reuseGap, c.history]).toEqual([null, 'open', 'OTH', 'capture-end', null, null, null, null, '']);
       expect([c.client.mss, c.client.wscale, c.client.finRetransFrames]).toEqual([-1, -1, null]);
     }
     expect(() => {
