@@ -7,6 +7,7 @@ import path from 'node:path';
 import { collect } from './helpers/collect.ts';
 import { Ng, realRecords, type Rec } from './helpers/craft.ts';
 import { formatsDir } from './helpers/env.ts';
+import { readCaptures } from '../src/reader/index.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'twr-ng-'));
 let n = 0;
@@ -160,6 +161,40 @@ describe('pcapng', () => {
     const c = await collect([tmp(Buffer.concat([ok, bad]))]);
     expect(c.res.frames).toBe(1);
     expect(c.res.damage?.offset).toBe(ok.length);
+  });
+
+  it('chunks read ahead: blocks far larger than a chunk and than the room kept for a straddling record, offsets and damage exact', async () => {
+    // small real packets around blocks of 300 KB, 700 KB and 3 MB (pcapng allows them; the
+    // reader keeps 256 KB before each chunk for the tail of the previous one, so these take
+    // the slow path) with a patterned payload, then a damaged tail
+    const sizes = [60, 300_000, 61, 62, 700_000, 63, 3_000_000, 64, 65];
+    const data = sizes.map((n, i) => {
+      const b = new Uint8Array(n);
+      b.set(pkt.subarray(0, Math.min(n, pkt.length)));
+      for (let j = pkt.length; j < n; j++) b[j] = (j * 7 + i) & 0xff;
+      return b;
+    });
+    const ng = new Ng().shb().idb(1);
+    const offsets: number[] = [];
+    let at = ng.bytes().length;
+    data.forEach((d, i) => {
+      offsets.push(at);
+      ng.epb(0, BigInt(i + 1), d);
+      at = ng.bytes().length;
+    });
+    const whole = ng.bytes();
+    const damaged = Buffer.concat([whole, new Ng().block(6, Buffer.alloc(40)).bytes().subarray(0, 30)]);
+    const file = tmp(damaged);
+    for (const chunkSize of [97, 4096, 300_001, undefined]) {
+      const seen: { frame: number; off: number; bytes: Uint8Array }[] = [];
+      const r = await readCaptures([file], (f) => seen.push({ frame: f.frame, off: f.fileOffset, bytes: f.buf.slice(f.off, f.off + f.caplen) }), { chunkSize });
+      expect(seen.map((x) => x.frame)).toEqual(sizes.map((_, i) => i + 1));
+      expect(seen.map((x) => x.off)).toEqual(offsets);
+      seen.forEach((x, i) => expect(Buffer.from(x.bytes).equals(Buffer.from(data[i]!))).toBe(true));
+      expect(r.damage?.offset).toBe(whole.length);
+      expect(r.damage?.message).toMatch(/frame 10, byte offset \d+: truncated block/);
+      expect(r.files[0]!.bytes).toBe(whole.length);
+    }
   });
 
   it('damage: truncated tail, bad block length, header/trailer mismatch, caplen beyond the block, undefined interface', async () => {

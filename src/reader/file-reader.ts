@@ -1,8 +1,10 @@
 // One capture file: format detection, classic pcap (all variants we accept) and pcapng.
 // Pull API used by the driver in index.ts:
 //   next()   -> FRAME (this.frame holds the record), NEED (call refill()), END (done or damaged)
-// The chunk is refilled in place (the unread tail is moved to the front), so a record is
-// copied only when it straddles a chunk boundary. No allocation per record.
+// Two chunks alternate: while the records of one are parsed, the next chunk is already being
+// read into the other (the read runs on libuv's pool, so parsing never waits for the disk or
+// the page-cache copy). Each chunk starts with HEADROOM bytes where the unread tail of the
+// previous chunk (a record straddling the boundary) is copied. No allocation per record.
 
 import { CaptureError, type CaptureFileInfo, type Frame } from './types.js';
 import type { ByteSource } from './source.js';
@@ -18,6 +20,10 @@ export const PCAP_MAX_CAPLEN = 262144;
 /** largest pcapng block we accept (Wireshark allows ~128 MiB for D-Bus; captures of TCP never need it) */
 export const PCAPNG_MAX_BLOCK = 128 << 20;
 const DEFAULT_CHUNK = 2 << 20;
+/** room before a chunk's data for the previous chunk's unread tail: one classic-pcap record */
+const HEADROOM = PCAP_MAX_CAPLEN + 64;
+
+type ReadResult = { n: number; err: null } | { n: 0; err: unknown };
 
 const ST_START = 0;
 const ST_PCAP = 1;
@@ -64,6 +70,10 @@ export class FileReader {
   damage: CaptureError | null = null;
   /** bytes pulled from the source (decompressed) */
   bytesIn = 0;
+  private readonly chunk: number;
+  /** the other chunk, and the read into it (at HEADROOM) that is under way */
+  private spare: Uint8Array;
+  private ahead: Promise<ReadResult> | null = null;
 
   // classic pcap
   private le = true;
@@ -83,7 +93,9 @@ export class FileReader {
     fileIndex: number,
     chunkSize = DEFAULT_CHUNK,
   ) {
-    this.buf = new Uint8Array(chunkSize);
+    this.chunk = chunkSize;
+    this.buf = new Uint8Array(HEADROOM + chunkSize);
+    this.spare = new Uint8Array(HEADROOM + chunkSize);
     this.frame = {
       frame: 0,
       fileIndex,
@@ -114,21 +126,39 @@ export class FileReader {
 
   /** Read more bytes so that at least `need` bytes are available from pos (or EOF). */
   async refill(): Promise<void> {
-    if (this.pos > 0) {
-      if (this.end > this.pos) this.buf.copyWithin(0, this.pos, this.end);
-      this.base += this.pos;
-      this.end -= this.pos;
-      this.pos = 0;
-    }
-    if (this.need > this.buf.length) {
-      const nb = new Uint8Array(Math.max(this.need, this.buf.length * 2));
-      nb.set(this.buf.subarray(0, this.end));
-      this.buf = nb;
-      this.frame.buf = nb;
-    }
     try {
+      const tail = this.end - this.pos;
+      if (this.ahead !== null && tail <= HEADROOM) {
+        // the usual case: the next chunk is (being) read into the spare; the tail goes before it
+        const r = await this.take();
+        const b = this.spare;
+        const at = HEADROOM - tail;
+        if (tail > 0) b.set(this.buf.subarray(this.pos, this.end), at);
+        this.spare = this.buf;
+        this.buf = b;
+        this.frame.buf = b;
+        this.base += this.end - HEADROOM;
+        this.pos = at;
+        this.end = HEADROOM + r;
+      } else {
+        if (this.pos > 0) {
+          if (tail > 0) this.buf.copyWithin(0, this.pos, this.end);
+          this.base += this.pos;
+          this.end = tail;
+          this.pos = 0;
+        }
+        if (this.ahead !== null) {
+          // a tail longer than the headroom (a large pcapng block): append the chunk read ahead
+          const r = await this.take();
+          this.grow(this.end + r);
+          this.buf.set(this.spare.subarray(HEADROOM, HEADROOM + r), this.end);
+          this.end += r;
+        }
+      }
+      this.grow(this.pos + this.need);
       while (this.end - this.pos < this.need && !this.eof) {
-        const n = await this.src.read(this.buf, this.end, this.buf.length - this.end);
+        const want = Math.max(this.chunk, this.pos + this.need - this.end);
+        const n = await this.src.read(this.buf, this.end, Math.min(want, this.buf.length - this.end));
         if (n === 0) this.eof = true;
         this.end += n;
         this.bytesIn += n;
@@ -139,10 +169,38 @@ export class FileReader {
       const msg = e instanceof Error ? e.message : String(e);
       this.fail(this.base + this.end, `${this.src.gzip ? 'gzip: ' : ''}${msg}`, this.info.packets + 1);
     }
+    if (!this.eof) {
+      // errors are kept in the result, not left as a rejected promise nobody awaits yet
+      this.ahead = this.src.read(this.spare, HEADROOM, this.chunk).then(
+        (n): ReadResult => ({ n, err: null }),
+        (err: unknown): ReadResult => ({ n: 0, err }),
+      );
+    }
+  }
+
+  /** the chunk read ahead: its length (0 = end of input) */
+  private async take(): Promise<number> {
+    const r = await this.ahead!;
+    this.ahead = null;
+    if (r.err !== null) throw r.err;
+    if (r.n === 0) this.eof = true;
+    this.bytesIn += r.n;
+    return r.n;
+  }
+
+  /** room for `size` bytes in buf (a record larger than a chunk) */
+  private grow(size: number): void {
+    if (size <= this.buf.length) return;
+    const nb = new Uint8Array(Math.max(size, this.buf.length * 2));
+    nb.set(this.buf.subarray(0, this.end));
+    this.buf = nb;
+    this.frame.buf = nb;
   }
 
   async close(): Promise<void> {
     this.info.bytes = this.base + this.pos;
+    if (this.ahead !== null) await this.ahead;
+    this.ahead = null;
     await this.src.close();
   }
 
