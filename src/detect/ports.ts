@@ -13,12 +13,13 @@
 //    new incarnation takes the 4-tuple over) is at least the range (it will run out). The rate is
 //    exact over the span of TIME-WAIT starts when they fit in one TIME-WAIT length (a span under
 //    1 s is a burst and projects nothing), else the busiest TIME-WAIT-long window of buckets.
-// A TIME-WAIT ends early when the next incarnation of its 4-tuple starts (onReuse).
+// A TIME-WAIT ends early when the next incarnation of its 4-tuple starts (Conn.supersededAt).
 //
 // Streaming and bounded: connections arrive out of order (onConnEnd), so each key keeps sparse
 // bucket counters (+1/-1 deltas at TIME-WAIT start/end, new connections), never a list of
 // connections; all keys share one bucket width that doubles whenever the covered time span
-// would exceed MAX_BUCKETS buckets. finish() prefix-sums them. Per bucket, time_wait is the
+// would exceed MAX_BUCKETS buckets. Only the keys are counted per connection: the per-host
+// series are sums of key series, built in finish(), which then prefix-sums them. Per bucket, time_wait is the
 // count at the end of the bucket and peak_time_wait the larger of the counts at its start and
 // end (exact when a bucket only fills or only drains, a lower bound otherwise).
 
@@ -36,10 +37,13 @@ const TW_FRAMES = 20;
 const NEAR = 0.8;
 
 class Slot {
-  /** TIME-WAIT delta (+starts -ends) */
+  /** TIME-WAIT delta (+starts -ends); in a key series, held by the client */
   tw = 0;
   /** TIME-WAIT entries starting */
   twIn = 0;
+  /** key series only: TIME-WAIT held by the server (it closed first), delta and starts */
+  stw = 0;
+  stwIn = 0;
   /** ports in use delta (connection start .. TIME-WAIT end or connection end) */
   use = 0;
   /** new connections (client SYN seen) */
@@ -52,11 +56,15 @@ interface Series {
   serverPort: number | null;
   ipVersion: 4 | 6;
   slots: Map<number, Slot>;
-  /** recently used buckets and their slots, by bucket index & 7 (cleared when buckets are merged) */
+  /** recently used buckets and their slots, by bucket index & (size - 1) (cleared when buckets are
+   *  merged); 8 entries, CACHE_BIG once the series is busy (a TIME-WAIT length of buckets apart) */
   cacheIdx: number[];
   cacheSlot: (Slot | null)[];
   connections: number;
+  /** TIME-WAIT entries held by the client (in a host series: by the host) */
   timeWaits: number;
+  /** key series only: TIME-WAIT entries held by the server */
+  serverTimeWaits: number;
   outsideRange: number;
   twFrames: number[];
   /** first and last TIME-WAIT start (exact rates over short spans) and the summed TIME-WAIT durations */
@@ -65,9 +73,12 @@ interface Series {
   twDurSum: number;
   /** latest SYNs: [ts, frame] */
   lastSyns: [number, number][];
-  /** (client, server, port) series only: the client's client-role, the client's and the server's host series */
-  hostSeries: [Series, Series, Series] | null;
 }
+
+const CACHE_SMALL = 8;
+const CACHE_BIG = 128;
+/** connections after which a key series gets the big cache */
+const BUSY = 256;
 
 export interface SeriesStats {
   peak: number;
@@ -87,9 +98,9 @@ export class PortDetector implements Detector {
   /** every (client, server, port) series, in the order first seen (found through keyCache) */
   private readonly keys: Series[] = [];
   private readonly keyCache = new Map<string, Map<string, Map<number, Series>>>();
-  /** per host, TIME-WAIT held as client or server (what `ss -s` shows): timelines */
+  /** per host, built in finish(): TIME-WAIT held as client or server (what `ss -s` shows), for timelines */
   private readonly hosts = new Map<string, Series>();
-  /** per host, TIME-WAIT held as client only (ephemeral ports): host-level finding */
+  /** per host, built in finish(): TIME-WAIT held as client only (ephemeral ports), for the host-level finding */
   private readonly clientHosts = new Map<string, Series>();
   private base = NaN;
   width = 1;
@@ -102,7 +113,7 @@ export class PortDetector implements Detector {
   }
 
   private newSeries(host: string, serverIp: string, serverPort: number | null, v: 4 | 6): Series {
-    return { host, serverIp, serverPort, ipVersion: v, slots: new Map(), cacheIdx: new Array<number>(8).fill(NaN), cacheSlot: new Array<Slot | null>(8).fill(null), connections: 0, timeWaits: 0, outsideRange: 0, twFrames: [], twFirst: Infinity, twLast: -Infinity, twDurSum: 0, lastSyns: [], hostSeries: null };
+    return { host, serverIp, serverPort, ipVersion: v, slots: new Map(), cacheIdx: new Array<number>(CACHE_SMALL).fill(NaN), cacheSlot: new Array<Slot | null>(CACHE_SMALL).fill(null), connections: 0, timeWaits: 0, serverTimeWaits: 0, outsideRange: 0, twFrames: [], twFirst: Infinity, twLast: -Infinity, twDurSum: 0, lastSyns: [] };
   }
 
   /** a host's series ('*' for every server) */
@@ -159,8 +170,6 @@ export class PortDetector implements Detector {
       s.cacheSlot.fill(null);
     };
     for (const s of this.keys) remap(s);
-    for (const s of this.hosts.values()) remap(s);
-    for (const s of this.clientHosts.values()) remap(s);
     if (this.minIdx !== Infinity) {
       this.minIdx = Math.floor(this.minIdx / 2);
       this.maxIdx = Math.floor(this.maxIdx / 2);
@@ -169,7 +178,7 @@ export class PortDetector implements Detector {
 
   private slot(s: Series, i: number): Slot {
     // connections end roughly in time order: most land in buckets a recent one used
-    const h = i & 7;
+    const h = i & (s.cacheIdx.length - 1);
     if (s.cacheIdx[h] === i) return s.cacheSlot[h]!;
     let sl = s.slots.get(i);
     if (sl === undefined) s.slots.set(i, (sl = new Slot()));
@@ -179,30 +188,16 @@ export class PortDetector implements Detector {
   }
 
   onConnEnd(c: Conn): void {
-    const v = c.ipVersion;
     const key = this.keySeries(c);
-    // a (client, server, port) series always rolls up into the same host series: found once
-    let hosts = key.hostSeries;
-    if (hosts === null) {
-      key.hostSeries = hosts = [
-        this.hostOf(this.clientHosts, c.clientIp, v),
-        this.hostOf(this.hosts, c.clientIp, v),
-        this.hostOf(this.hosts, c.serverIp, v),
-      ];
+    if (++key.connections === BUSY) {
+      key.cacheIdx = new Array<number>(CACHE_BIG).fill(NaN);
+      key.cacheSlot = new Array<Slot | null>(CACHE_BIG).fill(null);
     }
-    const hcc = hosts[0];
-    const hc = hosts[1];
-    const hs = hosts[2];
-    key.connections++;
     if (c.cport < this.opts.portLow || c.cport > this.opts.portHigh) key.outsideRange++;
 
     const cl = c.client;
     if (cl.synFrame > 0) {
-      // idx() may coarsen: compute every index before taking slots
-      const i = this.idx(cl.synTs);
-      this.slot(key, i).newc++;
-      this.slot(hc, i).newc++;
-      this.slot(hs, i).newc++;
+      this.slot(key, this.idx(cl.synTs)).newc++;
       if (key.lastSyns.length < EXAMPLES) key.lastSyns.push([cl.synTs, cl.synFrame]);
       else {
         let m = 0;
@@ -220,8 +215,10 @@ export class PortDetector implements Detector {
     // a new incarnation that took the 4-tuple over ended the TIME-WAIT at its SYN
     const next = c.supersededAt;
     if (next !== null && twe !== null && tws !== null && next < twe) twe = Math.max(tws, next);
-    const clientHolds = tws !== null && twe !== null && (c.activeCloser === 'client' || c.activeCloser === 'both');
-    const serverHolds = tws !== null && twe !== null && (c.activeCloser === 'server' || c.activeCloser === 'both');
+    const closer = c.activeCloser;
+    const clientHolds = tws !== null && twe !== null && (closer === 'client' || closer === 'both');
+    // a host talking to itself is one host series: its server-side TIME-WAIT is not counted twice
+    const serverHolds = tws !== null && twe !== null && (closer === 'server' || closer === 'both') && c.serverIp !== c.clientIp;
 
     // ports in use by the client towards this service
     const useEnd = clientHolds ? twe! : c.end;
@@ -232,37 +229,67 @@ export class PortDetector implements Detector {
     if (twe !== null) this.idx(twe);
     const w = this.width;
     const base = this.base;
-    const sa = Math.floor((c.start - base) / w);
-    const sb = Math.floor((useEnd - base) / w);
-    this.slot(key, sa).use++;
-    this.slot(key, sb).use--;
+    this.slot(key, Math.floor((c.start - base) / w)).use++;
+    this.slot(key, Math.floor((useEnd - base) / w)).use--;
 
-    if (clientHolds) {
-      key.timeWaits++;
-      this.timeWait(key, tws!, twe!, base, w);
-      this.timeWait(hc, tws!, twe!, base, w);
-      this.timeWait(hcc, tws!, twe!, base, w);
-      if (key.twFrames.length < TW_FRAMES) key.twFrames.push(c.lastAckFrame || cl.finFrame);
-      hc.timeWaits++;
-      hcc.timeWaits++;
-    }
-    if (serverHolds && hs !== hc) {
-      const x = this.slot(hs, Math.floor((tws! - base) / w));
-      x.tw++;
-      x.twIn++;
-      this.slot(hs, Math.floor((twe! - base) / w)).tw--;
-      hs.timeWaits++;
+    if (clientHolds || serverHolds) {
+      const a = this.slot(key, Math.floor((tws! - base) / w));
+      const b = this.slot(key, Math.floor((twe! - base) / w));
+      if (clientHolds) {
+        a.tw++;
+        a.twIn++;
+        b.tw--;
+        key.timeWaits++;
+        if (tws! < key.twFirst) key.twFirst = tws!;
+        if (tws! > key.twLast) key.twLast = tws!;
+        key.twDurSum += twe! - tws!;
+        if (key.twFrames.length < TW_FRAMES) key.twFrames.push(c.lastAckFrame || cl.finFrame);
+      }
+      if (serverHolds) {
+        a.stw++;
+        a.stwIn++;
+        b.stw--;
+        key.serverTimeWaits++;
+      }
     }
   }
 
-  private timeWait(s: Series, tws: number, twe: number, base: number, w: number): void {
-    if (tws < s.twFirst) s.twFirst = tws;
-    if (tws > s.twLast) s.twLast = tws;
-    s.twDurSum += twe - tws;
-    const x = this.slot(s, Math.floor((tws - base) / w));
-    x.tw++;
-    x.twIn++;
-    this.slot(s, Math.floor((twe - base) / w)).tw--;
+  /** the per-host series as sums of the key series, in the order the keys were first seen:
+   *  client-role (ports held by the client) and both roles (client and server TIME-WAIT) */
+  private buildHosts(): void {
+    const add = (into: Series, from: Series, tw: boolean, stw: boolean, newc: boolean): void => {
+      for (const [i, x] of from.slots) {
+        // only buckets with an event of this kind: a series' first and last bucket bound its rows
+        const touched = (tw && (x.twIn > 0 || x.tw !== 0)) || (stw && (x.stwIn > 0 || x.stw !== 0)) || (newc && x.newc > 0);
+        if (!touched) continue;
+        let y = into.slots.get(i);
+        if (y === undefined) into.slots.set(i, (y = new Slot()));
+        if (tw) {
+          y.tw += x.tw;
+          y.twIn += x.twIn;
+        }
+        if (stw) {
+          y.tw += x.stw;
+          y.twIn += x.stwIn;
+        }
+        if (newc) y.newc += x.newc;
+      }
+      if (tw) {
+        into.timeWaits += from.timeWaits;
+        into.twFirst = Math.min(into.twFirst, from.twFirst);
+        into.twLast = Math.max(into.twLast, from.twLast);
+        into.twDurSum += from.twDurSum;
+      }
+      if (stw) into.timeWaits += from.serverTimeWaits;
+    };
+    for (const k of this.keys) {
+      const cc = this.hostOf(this.clientHosts, k.host, k.ipVersion);
+      const hc = this.hostOf(this.hosts, k.host, k.ipVersion);
+      const hs = this.hostOf(this.hosts, k.serverIp, k.ipVersion);
+      add(cc, k, true, false, false);
+      add(hc, k, true, false, true);
+      add(hs, k, false, true, true);
+    }
   }
 
   /** prefix sums of one series, cut at the end of the capture */
@@ -328,6 +355,7 @@ export class PortDetector implements Detector {
 
   finish(out: FindingSink, now: number): void {
     if (Number.isNaN(this.base)) return;
+    this.buildHosts();
     const range = this.range;
     const L = this.opts.timeWait;
     const keyStats = this.keys.filter((s) => s.timeWaits > 0).map((s) => ({ s, st: this.stats(s, now) }));
