@@ -85,15 +85,22 @@ interface Cluster {
   measured: number;
   /** rates (bit mask) measured by one connection on its own (no chance match involved) */
   selfRates: number;
-  ids: number[];
+  /** most clocks stay on one connection: its id, port and SYN frame are kept in place, the
+   *  lists are allocated at the second connection (read them through idsOf, portsOf, synsOf) */
+  id0: number;
+  ids: number[] | null;
   nConns: number;
   tuple0: number;
   /** distinct 4-tuples (allocated at the second distinct one) */
   tuples: Set<number> | null;
-  ports: number[];
-  synFrames: number[];
+  port0: number;
+  ports: number[] | null;
+  syn0: number;
+  synFrames: number[] | null;
   firstTs: number;
   lastTs: number;
+  /** index keys: key0 when the clock has one candidate rate (-1 when not indexed), else keys */
+  key0: number;
   keys: number[];
   multi: boolean;
   live: boolean;
@@ -120,6 +127,8 @@ export interface RecycleDrop {
 interface Pair {
   src: string;
   dst: string;
+  /** the (dst, src) pair once looked up from this one */
+  rev: Pair | null;
   ipVersion: 4 | 6;
   tRef: number;
   clusters: Set<Cluster>;
@@ -162,6 +171,10 @@ interface Pair {
 
 const W: number[] = [];
 const NO_KEYS: number[] = [];
+
+const idsOf = (k: Cluster): number[] => k.ids ?? [k.id0];
+const portsOf = (k: Cluster): number[] => k.ports ?? [k.port0];
+const synsOf = (k: Cluster): number[] => k.synFrames ?? (k.syn0 > 0 ? [k.syn0] : []);
 
 function tol(r: number, dt: number, drift: number): number {
   return TICK_TOL + drift * r * Math.abs(dt) + r * JITTER;
@@ -238,7 +251,7 @@ export class ClockDetector implements Detector {
     let p = bySrc.get(dst);
     if (p === undefined) {
       p = {
-        src, dst, ipVersion, tRef: Math.floor(t), clusters: new Set(), index: new Map(), multi: [], liveByRate: new Array(NR).fill(0),
+        src, dst, rev: null, ipVersion, tRef: Math.floor(t), clusters: new Set(), index: new Map(), multi: [], liveByRate: new Array(NR).fill(0),
         conns: 0, unclassified: 0, expiredSingles: 0, expiredConns: 0, expiredSameTuple: 0, expiredRates: new Array(NR).fill(0), keptSingles: [], weak: [], weakDropped: 0,
         expectedFalse: 0, remTsval: 0, remTime: 0, remFrame: 0, remValid: false, drops: [], dropCount: 0, dropsNoTs: 0, syns: 0, asClient: 0, asServer: 0, sampleTick: 0, sampledOut: 0, clustered: 0, newClocks: 0,
       };
@@ -258,7 +271,20 @@ export class ClockDetector implements Detector {
     const conns = this.slotConns[rev]!;
     const pairs = this.slotPairs[rev]!;
     if (conns[k] === c.id) return pairs[k]!;
-    const p = rev === 0 ? this.pair(c.clientIp, c.serverIp, c.ipVersion, t) : this.pair(c.serverIp, c.clientIp, c.ipVersion, t);
+    let p: Pair;
+    if (rev === 0) p = this.pair(c.clientIp, c.serverIp, c.ipVersion, t);
+    else {
+      // the reverse of the connection's (client, server) pair when that one is known already
+      const fwd = this.slotConns[0]![k] === c.id ? this.slotPairs[0]![k]! : null;
+      if (fwd !== null && fwd.rev !== null) p = fwd.rev;
+      else {
+        p = this.pair(c.serverIp, c.clientIp, c.ipVersion, t);
+        if (fwd !== null) {
+          fwd.rev = p;
+          p.rev = fwd;
+        }
+      }
+    }
     while (pairs.length <= k) {
       pairs.push(null);
       conns.push(-1);
@@ -350,36 +376,11 @@ export class ClockDetector implements Detector {
     for (let i = 0; i < NR; i++) if (mask & (1 << i)) ef += (p.liveByRate[i]! * 2 * tol(RATES[i]!, this.opts.timeWait, DRIFT_MATCH)) / TWO32;
     p.expectedFalse += ef;
 
-    let best: Cluster | null = null;
-    let bestMask = 0;
-    let bestScore = Infinity;
+    this.best = null;
+    this.bestMask = 0;
+    this.bestScore = Infinity;
     // visit each candidate clock once: a generation stamp instead of a Set per connection
     const gen = ++this.gen;
-    const consider = (k: Cluster): void => {
-      if (k.gen === gen) return;
-      k.gen = gen;
-      const common = k.mask & mask;
-      if (common === 0) return;
-      let pass = 0;
-      let score = Infinity;
-      for (let i = 0; i < NR; i++) {
-        if ((common & (1 << i)) === 0) continue;
-        const r = k.measured > 0 ? k.measured : RATES[i]!;
-        const drift = k.measured > 0 ? DRIFT_MEASURED + (2 * JITTER) / Math.max(k.t1 - k.t0, MEASURE_SPAN) : DRIFT_MATCH;
-        // both samples must sit on the clock's line, measured from its nearest anchor
-        const ra = residual(k, ta, va, r, drift);
-        if (ra < 0) continue;
-        const rb = residual(k, tb, vb, r, drift);
-        if (rb < 0) continue;
-        pass |= 1 << i;
-        score = Math.min(score, Math.max(ra, rb));
-      }
-      if (pass !== 0 && score < bestScore) {
-        best = k;
-        bestMask = pass;
-        bestScore = score;
-      }
-    };
     for (let i = 0; i < NR; i++) {
       if ((mask & (1 << i)) === 0) continue;
       const r = RATES[i]!;
@@ -387,22 +388,20 @@ export class ClockDetector implements Detector {
       const b = Math.floor(mod32(vb - r * tb) / W[i]!);
       for (let bb = b - 1; bb <= b + 1; bb++) {
         const list = p.index.get(i * 2 ** 27 + ((bb + nb) % nb));
-        if (list) for (let j = 0; j < list.length; j++) consider(list[j]!);
+        if (list) for (let j = 0; j < list.length; j++) this.consider(list[j]!, gen, mask, ta, va, tb, vb);
       }
     }
-    for (let j = 0; j < p.multi.length; j++) consider(p.multi[j]!);
+    for (let j = 0; j < p.multi.length; j++) this.consider(p.multi[j]!, gen, mask, ta, va, tb, vb);
 
     p.clustered++;
     const tuple = sport * 65536 + dport;
     const start = Math.min(c.start, s.firstTsTime);
     const end = Math.max(c.end, s.lastTsTime);
-    let k = best as Cluster | null; // assigned inside consider()
+    let k = this.best as Cluster | null; // set by consider()
     if (k === null) {
-      // array literals of the exact size: most clocks stay on one connection, and an empty
-      // array grows to room for 17 at its first push (tens of MB over 32k live clocks)
       k = {
-        pair: p, mask, t0: ta, v0: va, t1: tb, v1: vb, measured: 0, selfRates: 0, ids: [c.id], nConns: 0, tuple0: tuple, tuples: null, ports: [sport],
-        synFrames: s.synFrame > 0 ? [s.synFrame] : [], firstTs: start, lastTs: end, keys: NO_KEYS, multi: false, live: true, gen: 0,
+        pair: p, mask, t0: ta, v0: va, t1: tb, v1: vb, measured: 0, selfRates: 0, id0: c.id, ids: null, nConns: 0, tuple0: tuple, tuples: null, port0: sport, ports: null,
+        syn0: s.synFrame, synFrames: null, firstTs: start, lastTs: end, key0: -1, keys: NO_KEYS, multi: false, live: true, gen: 0,
       };
       this.trim(p);
       p.newClocks++;
@@ -410,7 +409,7 @@ export class ClockDetector implements Detector {
       this.liveClusters++;
     } else {
       this.unindex(k);
-      k.mask = bestMask;
+      k.mask = this.bestMask;
       if (ta < k.t0) {
         k.t0 = ta;
         k.v0 = va;
@@ -436,14 +435,53 @@ export class ClockDetector implements Detector {
       }
     }
     if (k.nConns > 0) {
-      if (k.ids.length < MAX_IDS) k.ids.push(c.id);
-      if (k.ports.length < MAX_PORTS && !k.ports.includes(sport)) k.ports.push(sport);
-      if (s.synFrame > 0 && k.synFrames.length < MAX_SYN_FRAMES) k.synFrames.push(s.synFrame);
+      // exact-size array literals: an empty array grows to room for 17 at its first push
+      const ids = (k.ids ??= [k.id0]);
+      if (ids.length < MAX_IDS) ids.push(c.id);
+      if (k.ports !== null || sport !== k.port0) {
+        const ports = (k.ports ??= [k.port0]);
+        if (ports.length < MAX_PORTS && !ports.includes(sport)) ports.push(sport);
+      }
+      if (s.synFrame > 0) {
+        const syns = (k.synFrames ??= k.syn0 > 0 ? [k.syn0] : []);
+        if (syns.length < MAX_SYN_FRAMES) syns.push(s.synFrame);
+      }
     }
     k.nConns++;
     if (d >= MEASURE_SPAN && (mask & (mask - 1)) === 0) k.selfRates |= mask;
     this.measure(k);
     this.index(k);
+  }
+
+  /** addSide's best candidate so far (fields, not a closure per connection) */
+  private best: Cluster | null = null;
+  private bestMask = 0;
+  private bestScore = Infinity;
+
+  private consider(k: Cluster, gen: number, mask: number, ta: number, va: number, tb: number, vb: number): void {
+    if (k.gen === gen) return;
+    k.gen = gen;
+    const common = k.mask & mask;
+    if (common === 0) return;
+    let pass = 0;
+    let score = Infinity;
+    for (let i = 0; i < NR; i++) {
+      if ((common & (1 << i)) === 0) continue;
+      const r = k.measured > 0 ? k.measured : RATES[i]!;
+      const drift = k.measured > 0 ? DRIFT_MEASURED + (2 * JITTER) / Math.max(k.t1 - k.t0, MEASURE_SPAN) : DRIFT_MATCH;
+      // both samples must sit on the clock's line, measured from its nearest anchor
+      const ra = residual(k, ta, va, r, drift);
+      if (ra < 0) continue;
+      const rb = residual(k, tb, vb, r, drift);
+      if (rb < 0) continue;
+      pass |= 1 << i;
+      score = Math.min(score, Math.max(ra, rb));
+    }
+    if (pass !== 0 && score < this.bestScore) {
+      this.best = k;
+      this.bestMask = pass;
+      this.bestScore = score;
+    }
   }
 
   /** measured rate once the samples span long enough; narrows the candidate rates */
@@ -454,7 +492,8 @@ export class ClockDetector implements Detector {
     const raw = seqDiff(k.v1, k.v0);
     let bestHz = raw / span;
     let bestErr = Infinity;
-    for (const i of bits(k.mask)) {
+    for (let i = 0; i < NR; i++) {
+      if ((k.mask & (1 << i)) === 0) continue;
       const r = RATES[i]!;
       const dv = r * span + wrap(k.v1 - k.v0 - r * span);
       const hz = dv / span;
@@ -473,35 +512,40 @@ export class ClockDetector implements Detector {
 
   private index(k: Cluster): void {
     const p = k.pair;
-    const rates = bits(k.mask);
-    const keys = new Array<number>(rates.length);
-    for (let j = 0; j < rates.length; j++) {
-      const i = rates[j]!;
+    const several = (k.mask & (k.mask - 1)) !== 0;
+    const keys: number[] = several ? [] : NO_KEYS;
+    for (let i = 0; i < NR; i++) {
+      if ((k.mask & (1 << i)) === 0) continue;
       const r = RATES[i]!;
       const key = i * 2 ** 27 + Math.floor(mod32(k.v1 - r * k.t1) / W[i]!);
       let list = p.index.get(key);
       if (list === undefined) p.index.set(key, (list = [k]));
       else list.push(k);
-      keys[j] = key;
+      if (several) keys.push(key);
+      else k.key0 = key;
       p.liveByRate[i]!++;
     }
     k.keys = keys;
   }
 
   private unindex(k: Cluster): void {
-    const p = k.pair;
-    for (const key of k.keys) {
-      const list = p.index.get(key);
-      if (list === undefined) continue;
-      const j = list.indexOf(k);
-      if (j >= 0) {
-        list[j] = list[list.length - 1]!;
-        list.pop();
-      }
-      if (list.length === 0) p.index.delete(key);
-      p.liveByRate[Math.floor(key / 2 ** 27)]!--;
-    }
+    if (k.key0 >= 0) this.unindexKey(k, k.key0);
+    for (const key of k.keys) this.unindexKey(k, key);
+    k.key0 = -1;
     k.keys = NO_KEYS;
+  }
+
+  private unindexKey(k: Cluster, key: number): void {
+    const p = k.pair;
+    const list = p.index.get(key);
+    if (list === undefined) return;
+    const j = list.indexOf(k);
+    if (j >= 0) {
+      list[j] = list[list.length - 1]!;
+      list.pop();
+    }
+    if (list.length === 0) p.index.delete(key);
+    p.liveByRate[Math.floor(key / 2 ** 27)]!--;
   }
 
   /** fold clocks unmatched for expireAfter into counters: those seen on one 4-tuple only, and
@@ -566,7 +610,7 @@ export class ClockDetector implements Detector {
       rate,
       measured: k.measured > 0 ? round(k.measured, 3) : null,
       offset: Math.round(mod32(k.v0 - rate * (k.t0 + k.pair.tRef))),
-      ids: k.ids.slice().sort((a, b) => a - b),
+      ids: idsOf(k).slice().sort((a, b) => a - b),
       firstTs: k.firstTs,
       lastTs: k.lastTs,
     };
@@ -634,14 +678,14 @@ export class ClockDetector implements Detector {
         rate_hz: this.rateOf(k),
         measured_hz: k.measured > 0 ? round(k.measured, 3) : null,
         offset: rows[i]!.row.offset,
-        connections: k.ids.slice().sort((a, b) => a - b).slice(0, 1000),
+        connections: idsOf(k).slice().sort((a, b) => a - b).slice(0, 1000),
         connection_count: k.nConns,
-        client_ports: k.ports.slice().sort((a, b) => a - b),
+        client_ports: portsOf(k).slice().sort((a, b) => a - b),
         first_ts: round(k.firstTs),
         last_ts: round(k.lastTs),
       }));
-      const frames = frameList(...hostClocks.flatMap((k) => k.synFrames.slice(0, 3)), ...drops.slice(0, 5).map((d) => d.frame));
-      const ports = hostClocks.flatMap((k) => k.ports).slice(0, 64);
+      const frames = frameList(...hostClocks.flatMap((k) => synsOf(k).slice(0, 3)), ...drops.slice(0, 5).map((d) => d.frame));
+      const ports = hostClocks.flatMap((k) => portsOf(k)).slice(0, 64);
       const isClientSide = p.asClient >= p.asServer;
       const critical = p.dropCount > 0;
       const why = hostClocks.length >= 2 ? `${hostClocks.length} different TCP timestamp clocks` : rates.length >= 2 ? `timestamp clocks ticking at different rates (${rates.join(', ')} Hz)` : 'one shared timestamp clock next to per-connection clocks';
@@ -676,7 +720,7 @@ export class ClockDetector implements Detector {
     }
     if (hostClocks.length === 0 && singleClocks >= 2 && rates.length <= 1) {
       const rate = rates[0] ?? (singles.length ? this.rateOf(singles[0]!) : null);
-      const frames = frameList(...singles.slice(0, 5).flatMap((k) => k.synFrames.slice(0, 1)));
+      const frames = frameList(...singles.slice(0, 5).flatMap((k) => synsOf(k).slice(0, 1)));
       out.finding({
         kind: 'ts-per-connection',
         severity: 'info',
