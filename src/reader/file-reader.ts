@@ -19,7 +19,7 @@ export const NONPACKET = 2;
 export const PCAP_MAX_CAPLEN = 262144;
 /** largest pcapng block we accept (Wireshark allows ~128 MiB for D-Bus; captures of TCP never need it) */
 export const PCAPNG_MAX_BLOCK = 128 << 20;
-const DEFAULT_CHUNK = 2 << 20;
+const DEFAULT_CHUNK = 1 << 20;
 /** room before a chunk's data for the previous chunk's unread tail: one classic-pcap record */
 const HEADROOM = PCAP_MAX_CAPLEN + 64;
 
