@@ -267,6 +267,11 @@ export class StoreWriter {
       // sort the index entries through temporary files, not RAM: in memory they were the
       // largest allocation of a run (tens of MB per million connections, at the very end)
       // (a temporary directory that cannot take them fails one statement: sort in RAM then)
+      // a second sorter thread: the index is built after the last packet, when the main
+      // thread has little left to do; with half the cache each sorter needs no more memory
+      // than one did (on 1 M connections: 0.66-0.70 s instead of 0.94-1.02 s, 5 MiB less)
+      this.db.pragma('threads = 2');
+      this.db.pragma('cache_size = -2048');
       for (const ix of DEFERRED) {
         this.db.pragma('temp_store = FILE');
         try {
@@ -277,6 +282,8 @@ export class StoreWriter {
         }
       }
       this.db.pragma('temp_store = MEMORY');
+      this.db.pragma('threads = 0');
+      this.db.pragma('cache_size = -4096');
     }
     this.db.exec('COMMIT');
     this.open = false;
