@@ -32,6 +32,7 @@ const CONN_I32 = ['cport', 'sport', 'ipVersion', 'startNsec', 'endNsec', 'histSe
 const HIST_INLINE = 24;
 const H0 = CONN_I32.indexOf('h0');
 const HLEN = CONN_I32.indexOf('histLen');
+const HIST_CODES: number[] = [];
 const CONN_U32 = ['c0', 'c1', 'c2', 'c3', 's0', 's1', 's2', 's3', 'firstFrame', 'lastFrame', 'rstFrame', 'lastAckFrame'] as const;
 const CONN_BOOL = ['orientationGuessed', 'flipped', 'finished', 'timeWaitEstimated'] as const;
 
@@ -265,10 +266,12 @@ export class Conn {
 
   /** Zeek history letters */
   get history(): string {
-    const n = this.i[this.io + HLEN]!;
-    let h = '';
-    for (let k = 0; k < n && k < HIST_INLINE; k++) h += String.fromCharCode((this.i[this.io + H0 + (k >> 2)]! >>> ((k & 3) * 8)) & 0xff);
-    return h + this.histMore;
+    // one string from the letter codes (appending letter by letter made a string per letter)
+    const n = Math.min(this.i[this.io + HLEN]!, HIST_INLINE);
+    HIST_CODES.length = n;
+    for (let k = 0; k < n; k++) HIST_CODES[k] = (this.i[this.io + H0 + (k >> 2)]! >>> ((k & 3) * 8)) & 0xff;
+    const h = String.fromCharCode.apply(null, HIST_CODES);
+    return this.histMore === '' ? h : h + this.histMore;
   }
 
   set history(h: string) {
