@@ -79,6 +79,10 @@ const CACHE_SMALL = 8;
 const CACHE_BIG = 128;
 /** connections after which a key series gets the big cache */
 const BUSY = 256;
+function setCache(s: Series, size: number): void {
+  s.cacheIdx = new Array<number>(size).fill(NaN);
+  s.cacheSlot = new Array<Slot | null>(size).fill(null);
+}
 
 export interface SeriesStats {
   peak: number;
@@ -113,7 +117,9 @@ export class PortDetector implements Detector {
   }
 
   private newSeries(host: string, serverIp: string, serverPort: number | null, v: 4 | 6): Series {
-    return { host, serverIp, serverPort, ipVersion: v, slots: new Map(), cacheIdx: new Array<number>(CACHE_SMALL).fill(NaN), cacheSlot: new Array<Slot | null>(CACHE_SMALL).fill(null), connections: 0, timeWaits: 0, serverTimeWaits: 0, outsideRange: 0, twFrames: [], twFirst: Infinity, twLast: -Infinity, twDurSum: 0, lastSyns: [] };
+    const s: Series = { host, serverIp, serverPort, ipVersion: v, slots: new Map(), cacheIdx: [], cacheSlot: [], connections: 0, timeWaits: 0, serverTimeWaits: 0, outsideRange: 0, twFrames: [], twFirst: Infinity, twLast: -Infinity, twDurSum: 0, lastSyns: [] };
+    setCache(s, CACHE_SMALL);
+    return s;
   }
 
   /** a host's series ('*' for every server) */
@@ -189,10 +195,7 @@ export class PortDetector implements Detector {
 
   onConnEnd(c: Conn): void {
     const key = this.keySeries(c);
-    if (++key.connections === BUSY) {
-      key.cacheIdx = new Array<number>(CACHE_BIG).fill(NaN);
-      key.cacheSlot = new Array<Slot | null>(CACHE_BIG).fill(null);
-    }
+    if (++key.connections === BUSY) setCache(key, CACHE_BIG);
     if (c.cport < this.opts.portLow || c.cport > this.opts.portHigh) key.outsideRange++;
 
     const cl = c.client;

@@ -2,9 +2,10 @@
 // Pull API used by the driver in index.ts:
 //   next()   -> FRAME (this.frame holds the record), NEED (call refill()), END (done or damaged)
 // Two chunks alternate: while the records of one are parsed, the next chunk is already being
-// read into the other (the read runs on libuv's pool, so parsing never waits for the disk or
-// the page-cache copy). Each chunk starts with HEADROOM bytes where the unread tail of the
-// previous chunk (a record straddling the boundary) is copied. No allocation per record.
+// read into the other (a file read runs on libuv's pool, a gzip or stdin stream keeps flowing),
+// so parsing does not wait for the disk or the page-cache copy. Each chunk starts with HEADROOM
+// bytes where the unread tail of the previous chunk (a record straddling the boundary) is
+// copied. No allocation per record.
 
 import { CaptureError, type CaptureFileInfo, type Frame } from './types.js';
 import type { ByteSource } from './source.js';
