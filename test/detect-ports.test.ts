@@ -127,6 +127,28 @@ describe('port arithmetic', () => {
     expect(mid.timeWait).toBeGreaterThanOrEqual(19);
     expect(mid.timeWait).toBeLessThanOrEqual(21);
   });
+
+  it('long captures: server-held TIME-WAIT survives the widening of buckets', () => {
+    // 10 hours, 20 connections a minute, the server closes first: it holds the TIME-WAIT
+    const conns: Conn[] = [];
+    for (let i = 0; i < 10 * 60 * 20; i++) conns.push(conn('10.0.0.7', 32768 + (i % 28232), T0 + i * 3, 'server'));
+    // in time order: the buckets widen four times with counts already in them
+    const det = new PortDetector(OPTS);
+    const timeline: TimelineRow[] = [];
+    for (const c of conns) det.onConnEnd(c);
+    det.finish({ finding: () => {}, clock: () => {}, timeline: (r) => timeline.push(r) }, conns.at(-1)!.end);
+    expect(det.width).toBeGreaterThan(1);
+    const server = timeline.filter((r) => r.host === '192.0.2.80' && r.serverIp === '*');
+    expect(server.length).toBeGreaterThan(100);
+    expect(server.length).toBeLessThanOrEqual(MAX_BUCKETS);
+    // every TIME-WAIT that starts also ends: the count never goes negative, and is 20 in steady state
+    expect(Math.min(...server.map((r) => r.timeWait))).toBeGreaterThanOrEqual(0);
+    const mid = server[Math.floor(server.length / 2)]!;
+    expect(mid.timeWait).toBeGreaterThanOrEqual(19);
+    expect(mid.timeWait).toBeLessThanOrEqual(21);
+    // the client holds none
+    expect(timeline.filter((r) => r.host === '10.0.0.7')).toEqual([]);
+  });
 });
 
 // ---- real captures ----

@@ -36,18 +36,35 @@ const TW_FRAMES = 20;
 /** share of the range in TIME-WAIT that deserves a warning */
 const NEAR = 0.8;
 
-class Slot {
-  /** TIME-WAIT delta (+starts -ends); in a key series, held by the client */
-  tw = 0;
-  /** TIME-WAIT entries starting */
-  twIn = 0;
-  /** key series only: TIME-WAIT held by the server (it closed first), delta and starts */
-  stw = 0;
-  stwIn = 0;
-  /** ports in use delta (connection start .. TIME-WAIT end or connection end) */
-  use = 0;
-  /** new connections (client SYN seen) */
-  newc = 0;
+// Bucket counters live in one shared Int32Array, in blocks of BLOCK buckets: a Map of small
+// objects per series (one per touched bucket) was 25 MB and most of this detector's GC work on
+// 512 busy series. Per bucket:
+const TW = 0; // TIME-WAIT delta (+starts -ends); in a key series, held by the client
+const TW_IN = 1; // TIME-WAIT entries starting
+const STW = 2; // key series only: TIME-WAIT held by the server (it closed first), delta and starts
+const STW_IN = 3;
+const USE = 4; // ports in use delta (connection start .. TIME-WAIT end or connection end)
+const NEWC = 5; // new connections (client SYN seen)
+const SEEN = 6; // 1 once the bucket had an event: a series' first and last such bucket bound its rows
+const BUCKET_INTS = 8;
+const BLOCK_BITS = 2;
+const BLOCK = 1 << BLOCK_BITS;
+const BLOCK_INTS = BUCKET_INTS * BLOCK;
+
+class Pool {
+  a = new Int32Array(BLOCK_INTS * 1024);
+  n = 0;
+  /** a zeroed block; `a` may be replaced (grown), so callers index it afresh */
+  alloc(): number {
+    if (this.n === this.a.length) {
+      const b = new Int32Array(this.a.length * 2);
+      b.set(this.a);
+      this.a = b;
+    }
+    const o = this.n;
+    this.n += BLOCK_INTS;
+    return o;
+  }
 }
 
 interface Series {
@@ -55,11 +72,12 @@ interface Series {
   serverIp: string;
   serverPort: number | null;
   ipVersion: 4 | 6;
-  slots: Map<number, Slot>;
-  /** recently used buckets and their slots, by bucket index & (size - 1) (cleared when buckets are
-   *  merged); 8 entries, CACHE_BIG once the series is busy (a TIME-WAIT length of buckets apart) */
-  cacheIdx: number[];
-  cacheSlot: (Slot | null)[];
+  /** block number (bucket index >> BLOCK_BITS) -> offset of the block in the pool */
+  blocks: Map<number, number>;
+  /** recently used blocks and their offsets, by block number & (size - 1) (cleared when buckets
+   *  are merged); CACHE_SMALL entries, CACHE_BIG once the series is busy */
+  cacheBlk: number[];
+  cacheOff: number[];
   connections: number;
   /** TIME-WAIT entries held by the client (in a host series: by the host) */
   timeWaits: number;
@@ -75,13 +93,14 @@ interface Series {
   lastSyns: [number, number][];
 }
 
-const CACHE_SMALL = 8;
-const CACHE_BIG = 128;
+const CACHE_SMALL = 4;
+/** a TIME-WAIT length of 1 s buckets spans 15 blocks: start and end must not evict each other */
+const CACHE_BIG = 32;
 /** connections after which a key series gets the big cache */
 const BUSY = 256;
 function setCache(s: Series, size: number): void {
-  s.cacheIdx = new Array<number>(size).fill(NaN);
-  s.cacheSlot = new Array<Slot | null>(size).fill(null);
+  s.cacheBlk = new Array<number>(size).fill(NaN);
+  s.cacheOff = new Array<number>(size).fill(0);
 }
 
 export interface SeriesStats {
@@ -111,13 +130,14 @@ export class PortDetector implements Detector {
   private minIdx = Infinity;
   private maxIdx = -Infinity;
   private readonly range: number;
+  private pool = new Pool();
 
   constructor(private readonly opts: AnalysisOptions) {
     this.range = opts.portHigh - opts.portLow + 1;
   }
 
   private newSeries(host: string, serverIp: string, serverPort: number | null, v: 4 | 6): Series {
-    const s: Series = { host, serverIp, serverPort, ipVersion: v, slots: new Map(), cacheIdx: [], cacheSlot: [], connections: 0, timeWaits: 0, serverTimeWaits: 0, outsideRange: 0, twFrames: [], twFirst: Infinity, twLast: -Infinity, twDurSum: 0, lastSyns: [] };
+    const s: Series = { host, serverIp, serverPort, ipVersion: v, blocks: new Map(), cacheBlk: [], cacheOff: [], connections: 0, timeWaits: 0, serverTimeWaits: 0, outsideRange: 0, twFrames: [], twFirst: Infinity, twLast: -Infinity, twDurSum: 0, lastSyns: [] };
     setCache(s, CACHE_SMALL);
     return s;
   }
@@ -158,39 +178,52 @@ export class PortDetector implements Detector {
 
   private coarsen(): void {
     this.width *= 2;
-    const remap = (s: Series): void => {
-      const m = new Map<number, Slot>();
-      for (const [i, sl] of s.slots) {
-        const j = Math.floor(i / 2);
-        const t = m.get(j);
-        if (t === undefined) m.set(j, sl);
-        else {
-          t.tw += sl.tw;
-          t.twIn += sl.twIn;
-          t.use += sl.use;
-          t.newc += sl.newc;
+    const from = this.pool.a;
+    this.pool = new Pool();
+    for (const s of this.keys) {
+      const blocks = s.blocks;
+      s.blocks = new Map();
+      s.cacheBlk.fill(NaN);
+      for (const [blk, off] of blocks) {
+        for (let k = 0; k < BLOCK; k++) {
+          const x = off + k * BUCKET_INTS;
+          if (from[x + SEEN] === 0) continue;
+          const y = this.bucket(s, Math.floor(((blk << BLOCK_BITS) + k) / 2));
+          const a = this.pool.a;
+          for (let f = 0; f < SEEN; f++) a[y + f]! += from[x + f]!;
         }
       }
-      s.slots = m;
-      s.cacheIdx.fill(NaN);
-      s.cacheSlot.fill(null);
-    };
-    for (const s of this.keys) remap(s);
+    }
     if (this.minIdx !== Infinity) {
       this.minIdx = Math.floor(this.minIdx / 2);
       this.maxIdx = Math.floor(this.maxIdx / 2);
     }
   }
 
-  private slot(s: Series, i: number): Slot {
-    // connections end roughly in time order: most land in buckets a recent one used
-    const h = i & (s.cacheIdx.length - 1);
-    if (s.cacheIdx[h] === i) return s.cacheSlot[h]!;
-    let sl = s.slots.get(i);
-    if (sl === undefined) s.slots.set(i, (sl = new Slot()));
-    s.cacheIdx[h] = i;
-    s.cacheSlot[h] = sl;
-    return sl;
+  /** offset in the pool of bucket i of a series, created (and marked seen) when missing */
+  private bucket(s: Series, i: number): number {
+    // connections end roughly in time order: most land in blocks a recent one used
+    const blk = i >> BLOCK_BITS;
+    const h = blk & (s.cacheBlk.length - 1);
+    let off: number;
+    if (s.cacheBlk[h] === blk) off = s.cacheOff[h]!;
+    else {
+      let o = s.blocks.get(blk);
+      if (o === undefined) s.blocks.set(blk, (o = this.pool.alloc()));
+      s.cacheBlk[h] = blk;
+      s.cacheOff[h] = off = o;
+    }
+    const x = off + (i & (BLOCK - 1)) * BUCKET_INTS;
+    this.pool.a[x + SEEN] = 1;
+    return x;
+  }
+
+  /** offset of bucket i of a series, or -1 when it had no event */
+  private seen(s: Series, i: number): number {
+    const off = s.blocks.get(i >> BLOCK_BITS);
+    if (off === undefined) return -1;
+    const x = off + (i & (BLOCK - 1)) * BUCKET_INTS;
+    return this.pool.a[x + SEEN] === 0 ? -1 : x;
   }
 
   onConnEnd(c: Conn): void {
@@ -200,7 +233,8 @@ export class PortDetector implements Detector {
 
     const cl = c.client;
     if (cl.synFrame > 0) {
-      this.slot(key, this.idx(cl.synTs)).newc++;
+      const x = this.bucket(key, this.idx(cl.synTs));
+      this.pool.a[x + NEWC]!++;
       if (key.lastSyns.length < EXAMPLES) key.lastSyns.push([cl.synTs, cl.synFrame]);
       else {
         let m = 0;
@@ -232,16 +266,20 @@ export class PortDetector implements Detector {
     if (twe !== null) this.idx(twe);
     const w = this.width;
     const base = this.base;
-    this.slot(key, Math.floor((c.start - base) / w)).use++;
-    this.slot(key, Math.floor((useEnd - base) / w)).use--;
+    const u0 = this.bucket(key, Math.floor((c.start - base) / w));
+    const u1 = this.bucket(key, Math.floor((useEnd - base) / w));
+    let p = this.pool.a;
+    p[u0 + USE]!++;
+    p[u1 + USE]!--;
 
     if (clientHolds || serverHolds) {
-      const a = this.slot(key, Math.floor((tws! - base) / w));
-      const b = this.slot(key, Math.floor((twe! - base) / w));
+      const a = this.bucket(key, Math.floor((tws! - base) / w));
+      const b = this.bucket(key, Math.floor((twe! - base) / w));
+      p = this.pool.a;
       if (clientHolds) {
-        a.tw++;
-        a.twIn++;
-        b.tw--;
+        p[a + TW]!++;
+        p[a + TW_IN]!++;
+        p[b + TW]!--;
         key.timeWaits++;
         if (tws! < key.twFirst) key.twFirst = tws!;
         if (tws! > key.twLast) key.twLast = tws!;
@@ -249,9 +287,9 @@ export class PortDetector implements Detector {
         if (key.twFrames.length < TW_FRAMES) key.twFrames.push(c.lastAckFrame || cl.finFrame);
       }
       if (serverHolds) {
-        a.stw++;
-        a.stwIn++;
-        b.stw--;
+        p[a + STW]!++;
+        p[a + STW_IN]!++;
+        p[b + STW]!--;
         key.serverTimeWaits++;
       }
     }
@@ -261,21 +299,25 @@ export class PortDetector implements Detector {
    *  client-role (ports held by the client) and both roles (client and server TIME-WAIT) */
   private buildHosts(): void {
     const add = (into: Series, from: Series, tw: boolean, stw: boolean, newc: boolean): void => {
-      for (const [i, x] of from.slots) {
-        // only buckets with an event of this kind: a series' first and last bucket bound its rows
-        const touched = (tw && (x.twIn > 0 || x.tw !== 0)) || (stw && (x.stwIn > 0 || x.stw !== 0)) || (newc && x.newc > 0);
-        if (!touched) continue;
-        let y = into.slots.get(i);
-        if (y === undefined) into.slots.set(i, (y = new Slot()));
-        if (tw) {
-          y.tw += x.tw;
-          y.twIn += x.twIn;
+      for (const [blk, off] of from.blocks) {
+        for (let k = 0; k < BLOCK; k++) {
+          const x = off + k * BUCKET_INTS;
+          let a = this.pool.a;
+          // only buckets with an event of this kind: a series' first and last bucket bound its rows
+          const touched = (tw && (a[x + TW_IN]! > 0 || a[x + TW] !== 0)) || (stw && (a[x + STW_IN]! > 0 || a[x + STW] !== 0)) || (newc && a[x + NEWC]! > 0);
+          if (!touched) continue;
+          const y = this.bucket(into, (blk << BLOCK_BITS) + k);
+          a = this.pool.a;
+          if (tw) {
+            a[y + TW]! += a[x + TW]!;
+            a[y + TW_IN]! += a[x + TW_IN]!;
+          }
+          if (stw) {
+            a[y + TW]! += a[x + STW]!;
+            a[y + TW_IN]! += a[x + STW_IN]!;
+          }
+          if (newc) a[y + NEWC]! += a[x + NEWC]!;
         }
-        if (stw) {
-          y.tw += x.stw;
-          y.twIn += x.stwIn;
-        }
-        if (newc) y.newc += x.newc;
       }
       if (tw) {
         into.timeWaits += from.timeWaits;
@@ -297,9 +339,16 @@ export class PortDetector implements Detector {
 
   /** prefix sums of one series, cut at the end of the capture */
   stats(s: Series, now: number): SeriesStats {
-    const idxs = [...s.slots.keys()];
-    const first = Math.min(...idxs);
-    const lastEvent = Math.max(...idxs);
+    let first = Infinity;
+    let lastEvent = -Infinity;
+    for (const [blk, off] of s.blocks) {
+      for (let k = 0; k < BLOCK; k++) {
+        if (this.pool.a[off + k * BUCKET_INTS + SEEN] === 0) continue;
+        const i = (blk << BLOCK_BITS) + k;
+        if (i < first) first = i;
+        if (i > lastEvent) lastEvent = i;
+      }
+    }
     const last = Math.max(first, Math.min(lastEvent, Math.floor((now - this.base) / this.width)));
     const w = this.width;
     let tw = 0;
@@ -313,14 +362,15 @@ export class PortDetector implements Detector {
     const newc = new Float64Array(n);
     const rows: SeriesStats['rows'] = [];
     for (let b = first; b <= last; b++) {
-      const sl = s.slots.get(b);
+      const x = this.seen(s, b);
+      const a = this.pool.a;
       const t0 = tw;
       const u0 = use;
-      if (sl) {
-        tw += sl.tw;
-        use += sl.use;
-        twIn[b - first] = sl.twIn;
-        newc[b - first] = sl.newc;
+      if (x >= 0) {
+        tw += a[x + TW]!;
+        use += a[x + USE]!;
+        twIn[b - first] = a[x + TW_IN]!;
+        newc[b - first] = a[x + NEWC]!;
       }
       const p = Math.max(t0, tw);
       const pu = Math.max(u0, use);
@@ -333,7 +383,7 @@ export class PortDetector implements Detector {
         peakUse = pu;
         peakUseTs = ts;
       }
-      rows.push({ ts, timeWait: tw, peak: p, newc: sl ? sl.newc : 0 });
+      rows.push({ ts, timeWait: tw, peak: p, newc: x >= 0 ? a[x + NEWC]! : 0 });
     }
     // steady rates: best window of one TIME-WAIT length (or the whole span when shorter)
     const m = Math.max(1, Math.min(n, Math.round(this.opts.timeWait / w)));
