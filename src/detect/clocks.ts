@@ -71,39 +71,47 @@ export const SAMPLE_EVERY = 32;
 /** and over all pairs together */
 const MAX_LIVE_TOTAL = 32768;
 
-interface Cluster {
-  pair: Pair;
-  mask: number;
-  /** addSide generation that last considered this clock */
-  gen: number;
-  /** earliest and latest sample, times relative to pair.tRef */
-  t0: number;
-  v0: number;
-  t1: number;
-  v1: number;
-  /** measured rate (Hz) once the samples span MEASURE_SPAN, else 0 */
-  measured: number;
-  /** rates (bit mask) measured by one connection on its own (no chance match involved) */
-  selfRates: number;
-  /** most clocks stay on one connection: its id, port and SYN frame are kept in place, the
-   *  lists are allocated at the second connection (read them through idsOf, portsOf, synsOf) */
-  id0: number;
-  ids: number[] | null;
-  nConns: number;
-  tuple0: number;
+// Clocks are rows of two typed arrays, addressed by a handle: per-connection offsets make one
+// clock per connection, tens of thousands live at once, and as objects (28 fields, 7 boxed
+// doubles) they were about 360 B each and most of this detector's old-space garbage.
+/** doubles: earliest and latest sample (times relative to the pair's tRef), measured rate (Hz)
+ *  once the samples span MEASURE_SPAN else 0, first and last capture time of its connections */
+const T0 = 0;
+const V0 = 1;
+const T1 = 2;
+const V1 = 3;
+const MEAS = 4;
+const FIRST = 5;
+const LAST = 6;
+const FN = 7;
+/** int32s: the pair's index; candidate rates (bit mask); the addSide generation that last
+ *  considered it; rates measured by one connection on its own (no chance match involved); the
+ *  first connection's id, 4-tuple (sport * 65536 + dport, modulo 2^32), port and SYN frame
+ *  (modulo 2^32); connections; the index key when it has one candidate rate (-1 when not
+ *  indexed, several keys in keysOf); MULTI and LIVE flags */
+const PAIR = 0;
+const MASK = 1;
+const GEN = 2;
+const SELF = 3;
+const ID0 = 4;
+const TUPLE0 = 5;
+const PORT0 = 6;
+const SYN0 = 7;
+const NCONNS = 8;
+const KEY0 = 9;
+const FLAGS = 10;
+const IN = 11;
+/** seen on several distinct 4-tuples (scanned linearly, never folded while it has 3 connections) */
+const MULTI = 1;
+const LIVE = 2;
+
+/** most clocks stay on one connection: the lists are allocated at the second one */
+interface More {
+  ids: number[];
   /** distinct 4-tuples (allocated at the second distinct one) */
   tuples: Set<number> | null;
-  port0: number;
   ports: number[] | null;
-  syn0: number;
   synFrames: number[] | null;
-  firstTs: number;
-  lastTs: number;
-  /** index keys: key0 when the clock has one candidate rate (-1 when not indexed), else keys */
-  key0: number;
-  keys: number[];
-  multi: boolean;
-  live: boolean;
 }
 
 interface SingleSummary {
@@ -125,16 +133,19 @@ export interface RecycleDrop {
 }
 
 interface Pair {
+  /** position in ClockDetector.pairs (a clock's PAIR) */
+  idx: number;
   src: string;
   dst: string;
   /** the (dst, src) pair once looked up from this one */
   rev: Pair | null;
   ipVersion: 4 | 6;
   tRef: number;
-  clusters: Set<Cluster>;
-  index: Map<number, Cluster[]>;
-  /** clusters on several distinct 4-tuples: scanned linearly (a host's clock can go unmatched for long) */
-  multi: Cluster[];
+  /** live clocks, oldest first */
+  clusters: Set<number>;
+  index: Map<number, number[]>;
+  /** clocks on several distinct 4-tuples: scanned linearly (a host's clock can go unmatched for long) */
+  multi: number[];
   liveByRate: number[];
   conns: number;
   unclassified: number;
@@ -145,7 +156,7 @@ interface Pair {
   expiredRates: number[];
   keptSingles: SingleSummary[];
   /** expired clocks on two connections (distinct 4-tuples): host clocks only when chance matches are unlikely */
-  weak: Cluster[];
+  weak: number[];
   weakDropped: number;
   /** expected number of chance matches so far (random offsets falling into a tolerance window) */
   expectedFalse: number;
@@ -170,11 +181,7 @@ interface Pair {
 }
 
 const W: number[] = [];
-const NO_KEYS: number[] = [];
 
-const idsOf = (k: Cluster): number[] => k.ids ?? [k.id0];
-const portsOf = (k: Cluster): number[] => k.ports ?? [k.port0];
-const synsOf = (k: Cluster): number[] => k.synFrames ?? (k.syn0 > 0 ? [k.syn0] : []);
 
 function tol(r: number, dt: number, drift: number): number {
   return TICK_TOL + drift * r * Math.abs(dt) + r * JITTER;
@@ -184,11 +191,11 @@ function wrap(x: number): number {
   return x - Math.round(x / TWO32) * TWO32;
 }
 
-/** |residual| / tolerance of sample (t, v) against clock k at rate r, or -1 when outside the tolerance */
-function residual(k: Cluster, t: number, v: number, r: number, drift: number): number {
-  const useFirst = Math.abs(t - k.t0) < Math.abs(t - k.t1);
-  const dt = t - (useFirst ? k.t0 : k.t1);
-  const res = Math.abs(wrap(v - (useFirst ? k.v0 : k.v1) - r * dt));
+/** |residual| / tolerance of sample (t, v) against the clock at f[o..] at rate r, or -1 when outside the tolerance */
+function residual(f: Float64Array, o: number, t: number, v: number, r: number, drift: number): number {
+  const useFirst = Math.abs(t - f[o + T0]!) < Math.abs(t - f[o + T1]!);
+  const dt = t - (useFirst ? f[o + T0]! : f[o + T1]!);
+  const res = Math.abs(wrap(v - (useFirst ? f[o + V0]! : f[o + V1]!) - r * dt));
   const tl = tol(r, dt, drift);
   return res > tl ? -1 : res / tl;
 }
@@ -251,7 +258,7 @@ export class ClockDetector implements Detector {
     let p = bySrc.get(dst);
     if (p === undefined) {
       p = {
-        src, dst, rev: null, ipVersion, tRef: Math.floor(t), clusters: new Set(), index: new Map(), multi: [], liveByRate: new Array(NR).fill(0),
+        idx: this.pairs.length, src, dst, rev: null, ipVersion, tRef: Math.floor(t), clusters: new Set(), index: new Map(), multi: [], liveByRate: new Array(NR).fill(0),
         conns: 0, unclassified: 0, expiredSingles: 0, expiredConns: 0, expiredSameTuple: 0, expiredRates: new Array(NR).fill(0), keptSingles: [], weak: [], weakDropped: 0,
         expectedFalse: 0, remTsval: 0, remTime: 0, remFrame: 0, remValid: false, drops: [], dropCount: 0, dropsNoTs: 0, syns: 0, asClient: 0, asServer: 0, sampleTick: 0, sampledOut: 0, clustered: 0, newClocks: 0,
       };
@@ -334,6 +341,59 @@ export class ClockDetector implements Detector {
     }
   }
 
+  // ---- clock storage ----
+  private cf = new Float64Array(FN * 1024);
+  private ci = new Int32Array(IN * 1024);
+  private cap = 1024;
+  private used = 0;
+  private readonly freed: number[] = [];
+  private readonly more: (More | undefined)[] = [];
+  /** index keys of clocks with several candidate rates */
+  private readonly keysOf: (number[] | undefined)[] = [];
+
+  private alloc(): number {
+    const k = this.freed.pop();
+    if (k !== undefined) return k;
+    if (this.used === this.cap) {
+      const f = new Float64Array(FN * this.cap * 2);
+      f.set(this.cf);
+      this.cf = f;
+      const i = new Int32Array(IN * this.cap * 2);
+      i.set(this.ci);
+      this.ci = i;
+      this.cap *= 2;
+    }
+    return this.used++;
+  }
+
+  private release(k: number): void {
+    this.more[k] = undefined;
+    this.keysOf[k] = undefined;
+    this.freed.push(k);
+  }
+
+  private idsOf(k: number): number[] {
+    return this.more[k]?.ids ?? [this.ci[k * IN + ID0]!];
+  }
+  private portsOf(k: number): number[] {
+    return this.more[k]?.ports ?? [this.ci[k * IN + PORT0]!];
+  }
+  private synsOf(k: number): number[] {
+    const m = this.more[k];
+    if (m !== undefined && m.synFrames !== null) return m.synFrames;
+    const syn = this.ci[k * IN + SYN0]! >>> 0;
+    return syn > 0 ? [syn] : [];
+  }
+  private multi(k: number): boolean {
+    return (this.ci[k * IN + FLAGS]! & MULTI) !== 0;
+  }
+  private nConns(k: number): number {
+    return this.ci[k * IN + NCONNS]!;
+  }
+  private firstTs(k: number): number {
+    return this.cf[k * FN + FIRST]!;
+  }
+
   // ---- clock clustering ----
   onConnEnd(c: Conn): void {
     if (c.end > this.now) this.now = c.end;
@@ -376,11 +436,11 @@ export class ClockDetector implements Detector {
     for (let i = 0; i < NR; i++) if (mask & (1 << i)) ef += (p.liveByRate[i]! * 2 * tol(RATES[i]!, this.opts.timeWait, DRIFT_MATCH)) / TWO32;
     p.expectedFalse += ef;
 
-    this.best = null;
+    this.best = -1;
     this.bestMask = 0;
     this.bestScore = Infinity;
     // visit each candidate clock once: a generation stamp instead of a Set per connection
-    const gen = ++this.gen;
+    const gen = (this.gen = (this.gen + 1) | 0);
     for (let i = 0; i < NR; i++) {
       if ((mask & (1 << i)) === 0) continue;
       const r = RATES[i]!;
@@ -397,84 +457,110 @@ export class ClockDetector implements Detector {
     const tuple = sport * 65536 + dport;
     const start = Math.min(c.start, s.firstTsTime);
     const end = Math.max(c.end, s.lastTsTime);
-    let k = this.best as Cluster | null; // set by consider()
-    if (k === null) {
-      k = {
-        pair: p, mask, t0: ta, v0: va, t1: tb, v1: vb, measured: 0, selfRates: 0, id0: c.id, ids: null, nConns: 0, tuple0: tuple, tuples: null, port0: sport, ports: null,
-        syn0: s.synFrame, synFrames: null, firstTs: start, lastTs: end, key0: -1, keys: NO_KEYS, multi: false, live: true, gen: 0,
-      };
+    let k = this.best; // set by consider()
+    if (k < 0) {
       this.trim(p);
+      k = this.alloc();
+      const f = this.cf;
+      const fo = k * FN;
+      f[fo + T0] = ta;
+      f[fo + V0] = va;
+      f[fo + T1] = tb;
+      f[fo + V1] = vb;
+      f[fo + MEAS] = 0;
+      f[fo + FIRST] = start;
+      f[fo + LAST] = end;
+      const i = this.ci;
+      const io = k * IN;
+      i[io + PAIR] = p.idx;
+      i[io + MASK] = mask;
+      i[io + GEN] = 0;
+      i[io + SELF] = 0;
+      i[io + ID0] = c.id;
+      i[io + TUPLE0] = tuple | 0;
+      i[io + PORT0] = sport;
+      i[io + SYN0] = s.synFrame | 0;
+      i[io + NCONNS] = 0;
+      i[io + KEY0] = -1;
+      i[io + FLAGS] = LIVE;
       p.newClocks++;
       p.clusters.add(k);
       this.liveClusters++;
     } else {
       this.unindex(k);
-      k.mask = this.bestMask;
-      if (ta < k.t0) {
-        k.t0 = ta;
-        k.v0 = va;
+      const f = this.cf;
+      const fo = k * FN;
+      const i = this.ci;
+      const io = k * IN;
+      i[io + MASK] = this.bestMask;
+      if (ta < f[fo + T0]!) {
+        f[fo + T0] = ta;
+        f[fo + V0] = va;
       }
-      if (tb > k.t1) {
-        k.t1 = tb;
-        k.v1 = vb;
+      if (tb > f[fo + T1]!) {
+        f[fo + T1] = tb;
+        f[fo + V1] = vb;
       }
-      if (start < k.firstTs) k.firstTs = start;
-      if (end > k.lastTs) k.lastTs = end;
-      if (tuple !== k.tuple0 && k.tuples === null) {
-        k.tuples = new Set([k.tuple0]);
-      }
-      if (k.tuples !== null && k.tuples.size < MAX_IDS) k.tuples.add(tuple);
-      if (k.tuples !== null && k.tuples.size >= 2 && !k.multi) {
-        k.multi = true;
+      if (start < f[fo + FIRST]!) f[fo + FIRST] = start;
+      if (end > f[fo + LAST]!) f[fo + LAST] = end;
+      const m = (this.more[k] ??= { ids: [i[io + ID0]!], tuples: null, ports: null, synFrames: null });
+      if ((tuple | 0) !== i[io + TUPLE0] && m.tuples === null) m.tuples = new Set([i[io + TUPLE0]! >>> 0]);
+      if (m.tuples !== null && m.tuples.size < MAX_IDS) m.tuples.add(tuple);
+      if (m.tuples !== null && m.tuples.size >= 2 && (i[io + FLAGS]! & MULTI) === 0) {
+        i[io + FLAGS]! |= MULTI;
         p.multi.push(k);
         if (p.multi.length > MAX_SCAN) {
           // scan only the most recently active host clocks
-          p.multi.sort((a, b) => b.t1 - a.t1);
+          const cf = this.cf;
+          p.multi.sort((a, b) => cf[b * FN + T1]! - cf[a * FN + T1]!);
           p.multi.length = MAX_SCAN;
         }
       }
-    }
-    if (k.nConns > 0) {
-      // exact-size array literals: an empty array grows to room for 17 at its first push
-      const ids = (k.ids ??= [k.id0]);
-      if (ids.length < MAX_IDS) ids.push(c.id);
-      if (k.ports !== null || sport !== k.port0) {
-        const ports = (k.ports ??= [k.port0]);
+      if (m.ids.length < MAX_IDS) m.ids.push(c.id);
+      if (m.ports !== null || sport !== i[io + PORT0]) {
+        const ports = (m.ports ??= [i[io + PORT0]!]);
         if (ports.length < MAX_PORTS && !ports.includes(sport)) ports.push(sport);
       }
       if (s.synFrame > 0) {
-        const syns = (k.synFrames ??= k.syn0 > 0 ? [k.syn0] : []);
+        const syn0 = i[io + SYN0]! >>> 0;
+        const syns = (m.synFrames ??= syn0 > 0 ? [syn0] : []);
         if (syns.length < MAX_SYN_FRAMES) syns.push(s.synFrame);
       }
     }
-    k.nConns++;
-    if (d >= MEASURE_SPAN && (mask & (mask - 1)) === 0) k.selfRates |= mask;
+    const io = k * IN;
+    this.ci[io + NCONNS]!++;
+    if (d >= MEASURE_SPAN && (mask & (mask - 1)) === 0) this.ci[io + SELF]! |= mask;
     this.measure(k);
     this.index(k);
   }
 
   /** addSide's best candidate so far (fields, not a closure per connection) */
-  private best: Cluster | null = null;
+  private best = -1;
   private bestMask = 0;
   private bestScore = Infinity;
 
-  private consider(k: Cluster, gen: number, mask: number, ta: number, va: number, tb: number, vb: number): void {
-    if (k.gen === gen) return;
-    k.gen = gen;
-    const common = k.mask & mask;
+  private consider(k: number, gen: number, mask: number, ta: number, va: number, tb: number, vb: number): void {
+    const i = this.ci;
+    const io = k * IN;
+    if (i[io + GEN] === gen) return;
+    i[io + GEN] = gen;
+    const common = i[io + MASK]! & mask;
     if (common === 0) return;
+    const f = this.cf;
+    const fo = k * FN;
+    const measured = f[fo + MEAS]!;
     let pass = 0;
     let score = Infinity;
-    for (let i = 0; i < NR; i++) {
-      if ((common & (1 << i)) === 0) continue;
-      const r = k.measured > 0 ? k.measured : RATES[i]!;
-      const drift = k.measured > 0 ? DRIFT_MEASURED + (2 * JITTER) / Math.max(k.t1 - k.t0, MEASURE_SPAN) : DRIFT_MATCH;
+    for (let b = 0; b < NR; b++) {
+      if ((common & (1 << b)) === 0) continue;
+      const r = measured > 0 ? measured : RATES[b]!;
+      const drift = measured > 0 ? DRIFT_MEASURED + (2 * JITTER) / Math.max(f[fo + T1]! - f[fo + T0]!, MEASURE_SPAN) : DRIFT_MATCH;
       // both samples must sit on the clock's line, measured from its nearest anchor
-      const ra = residual(k, ta, va, r, drift);
+      const ra = residual(f, fo, ta, va, r, drift);
       if (ra < 0) continue;
-      const rb = residual(k, tb, vb, r, drift);
+      const rb = residual(f, fo, tb, vb, r, drift);
       if (rb < 0) continue;
-      pass |= 1 << i;
+      pass |= 1 << b;
       score = Math.min(score, Math.max(ra, rb));
     }
     if (pass !== 0 && score < this.bestScore) {
@@ -485,17 +571,22 @@ export class ClockDetector implements Detector {
   }
 
   /** measured rate once the samples span long enough; narrows the candidate rates */
-  private measure(k: Cluster): void {
-    const span = k.t1 - k.t0;
+  private measure(k: number): void {
+    const f = this.cf;
+    const fo = k * FN;
+    const span = f[fo + T1]! - f[fo + T0]!;
     if (span < MEASURE_SPAN) return;
     // unwrap the TSval difference with the candidate rate closest to it
-    const raw = seqDiff(k.v1, k.v0);
+    const v0 = f[fo + V0]!;
+    const v1 = f[fo + V1]!;
+    const mask = this.ci[k * IN + MASK]!;
+    const raw = seqDiff(v1, v0);
     let bestHz = raw / span;
     let bestErr = Infinity;
     for (let i = 0; i < NR; i++) {
-      if ((k.mask & (1 << i)) === 0) continue;
+      if ((mask & (1 << i)) === 0) continue;
       const r = RATES[i]!;
-      const dv = r * span + wrap(k.v1 - k.v0 - r * span);
+      const dv = r * span + wrap(v1 - v0 - r * span);
       const hz = dv / span;
       const err = Math.abs(hz - r) / r;
       if (err < bestErr) {
@@ -504,39 +595,46 @@ export class ClockDetector implements Detector {
       }
     }
     const si = snapRate(bestHz);
-    if (si >= 0 && k.mask & (1 << si)) {
-      k.mask = 1 << si;
-      k.measured = bestHz;
+    if (si >= 0 && mask & (1 << si)) {
+      this.ci[k * IN + MASK] = 1 << si;
+      f[fo + MEAS] = bestHz;
     }
   }
 
-  private index(k: Cluster): void {
-    const p = k.pair;
-    const several = (k.mask & (k.mask - 1)) !== 0;
-    const keys: number[] = several ? [] : NO_KEYS;
+  private index(k: number): void {
+    const io = k * IN;
+    const p = this.pairs[this.ci[io + PAIR]!]!;
+    const mask = this.ci[io + MASK]!;
+    const several = (mask & (mask - 1)) !== 0;
+    const keys: number[] | undefined = several ? [] : undefined;
+    const v1 = this.cf[k * FN + V1]!;
+    const t1 = this.cf[k * FN + T1]!;
     for (let i = 0; i < NR; i++) {
-      if ((k.mask & (1 << i)) === 0) continue;
+      if ((mask & (1 << i)) === 0) continue;
       const r = RATES[i]!;
-      const key = i * 2 ** 27 + Math.floor(mod32(k.v1 - r * k.t1) / W[i]!);
+      const key = i * 2 ** 27 + Math.floor(mod32(v1 - r * t1) / W[i]!);
       let list = p.index.get(key);
       if (list === undefined) p.index.set(key, (list = [k]));
       else list.push(k);
-      if (several) keys.push(key);
-      else k.key0 = key;
+      if (keys !== undefined) keys.push(key);
+      else this.ci[io + KEY0] = key;
       p.liveByRate[i]!++;
     }
-    k.keys = keys;
+    this.keysOf[k] = keys;
   }
 
-  private unindex(k: Cluster): void {
-    if (k.key0 >= 0) this.unindexKey(k, k.key0);
-    for (const key of k.keys) this.unindexKey(k, key);
-    k.key0 = -1;
-    k.keys = NO_KEYS;
+  private unindex(k: number): void {
+    const io = k * IN;
+    const p = this.pairs[this.ci[io + PAIR]!]!;
+    const key0 = this.ci[io + KEY0]!;
+    if (key0 >= 0) this.unindexKey(p, k, key0);
+    const keys = this.keysOf[k];
+    if (keys !== undefined) for (const key of keys) this.unindexKey(p, k, key);
+    this.ci[io + KEY0] = -1;
+    this.keysOf[k] = undefined;
   }
 
-  private unindexKey(k: Cluster, key: number): void {
-    const p = k.pair;
+  private unindexKey(p: Pair, k: number, key: number): void {
     const list = p.index.get(key);
     if (list === undefined) return;
     const j = list.indexOf(k);
@@ -552,33 +650,40 @@ export class ClockDetector implements Detector {
    *  those on two connections (kept aside, bounded, as weak host clocks) */
   private sweep(): void {
     this.lastSweep = this.now;
+    const f = this.cf;
     for (const p of this.pairs) {
       const limit = this.now - this.expireAfter - p.tRef;
       let dropMulti = false;
       for (const k of p.clusters) {
-        if ((k.multi && k.nConns >= 3) || k.t1 >= limit || k.lastTs - p.tRef >= limit) continue;
+        if ((this.multi(k) && this.nConns(k) >= 3) || f[k * FN + T1]! >= limit || f[k * FN + LAST]! - p.tRef >= limit) continue;
         if (this.retire(p, k)) dropMulti = true;
       }
-      if (dropMulti) p.multi = p.multi.filter((k) => k.live);
+      if (dropMulti) p.multi = p.multi.filter((k) => (this.ci[k * IN + FLAGS]! & LIVE) !== 0);
     }
   }
 
   /** fold one clock into the pair's counters; true when it was a (weak) multi-tuple clock */
-  private retire(p: Pair, k: Cluster): boolean {
+  private retire(p: Pair, k: number): boolean {
     this.unindex(k);
     p.clusters.delete(k);
     this.liveClusters--;
-    k.live = false;
-    if (k.multi) {
+    this.ci[k * IN + FLAGS]! &= ~LIVE;
+    if (this.multi(k)) {
+      // kept for finish() (its handle is not reused)
       if (p.weak.length < MAX_WEAK) p.weak.push(k);
-      else p.weakDropped++;
+      else {
+        p.weakDropped++;
+        this.release(k);
+      }
       return true;
     }
+    const n = this.nConns(k);
     p.expiredSingles++;
-    p.expiredConns += k.nConns;
-    if (k.nConns > 1) p.expiredSameTuple++;
-    for (const i of bits(k.selfRates)) p.expiredRates[i]!++;
+    p.expiredConns += n;
+    if (n > 1) p.expiredSameTuple++;
+    for (const i of bits(this.ci[k * IN + SELF]!)) p.expiredRates[i]!++;
     if (p.keptSingles.length < MAX_SINGLE_ROWS) p.keptSingles.push(this.summary(k));
+    this.release(k);
     return false;
   }
 
@@ -591,28 +696,31 @@ export class ClockDetector implements Detector {
     let dropMulti = false;
     for (const k of p.clusters) {
       if (n-- <= 0) break;
-      if (k.multi) continue;
+      if (this.multi(k)) continue;
       if (this.retire(p, k)) dropMulti = true;
     }
-    if (dropMulti) p.multi = p.multi.filter((k) => k.live);
+    if (dropMulti) p.multi = p.multi.filter((k) => (this.ci[k * IN + FLAGS]! & LIVE) !== 0);
   }
 
-  private rateOf(k: Cluster): number {
-    const b = bits(k.mask);
+  private rateOf(k: number): number {
+    const b = bits(this.ci[k * IN + MASK]!);
     if (b.length === 1) return RATES[b[0]!]!;
     if (b.includes(5)) return 1000;
     return RATES[b[b.length - 1]!]!;
   }
 
-  private summary(k: Cluster): SingleSummary {
+  private summary(k: number): SingleSummary {
     const rate = this.rateOf(k);
+    const f = this.cf;
+    const fo = k * FN;
+    const measured = f[fo + MEAS]!;
     return {
       rate,
-      measured: k.measured > 0 ? round(k.measured, 3) : null,
-      offset: Math.round(mod32(k.v0 - rate * (k.t0 + k.pair.tRef))),
-      ids: idsOf(k).slice().sort((a, b) => a - b),
-      firstTs: k.firstTs,
-      lastTs: k.lastTs,
+      measured: measured > 0 ? round(measured, 3) : null,
+      offset: Math.round(mod32(f[fo + V0]! - rate * (f[fo + T0]! + this.pairs[this.ci[k * IN + PAIR]!]!.tRef))),
+      ids: this.idsOf(k).slice().sort((a, b) => a - b),
+      firstTs: f[fo + FIRST]!,
+      lastTs: f[fo + LAST]!,
     };
   }
 
@@ -626,40 +734,41 @@ export class ClockDetector implements Detector {
     // (many per-connection clocks at once), ask for more connections per clock
     const need = p.expectedFalse < 0.05 ? 2 : p.expectedFalse < 50 ? 3 : 4;
     const live = [...p.clusters, ...(need === 2 ? p.weak : [])];
-    const hostClocks = live.filter((k) => k.multi && k.nConns >= need).sort((a, b) => a.firstTs - b.firstTs);
-    const others = live.filter((k) => !hostClocks.includes(k)).sort((a, b) => a.firstTs - b.firstTs);
-    const singles = others.filter((k) => !k.multi);
-    const sameTuple = singles.filter((k) => k.nConns > 1).length + p.expiredSameTuple;
+    const byFirst = (a: number, b: number): number => this.firstTs(a) - this.firstTs(b);
+    const hostClocks = live.filter((k) => this.multi(k) && this.nConns(k) >= need).sort(byFirst);
+    const others = live.filter((k) => !hostClocks.includes(k)).sort(byFirst);
+    const singles = others.filter((k) => !this.multi(k));
+    const sameTuple = singles.filter((k) => this.nConns(k) > 1).length + p.expiredSameTuple;
     const singleClocks = singles.length + p.expiredSingles;
 
     // well-measured rates: by one connection lasting MEASURE_SPAN, or by a host clock (a clock
     // made of chance matches has a random rate and does not count)
     const rateCount = new Map<number, number>();
     const addRate = (r: number): void => void rateCount.set(r, (rateCount.get(r) ?? 0) + 1);
-    for (const k of live) for (const i of bits(k.selfRates)) addRate(RATES[i]!);
-    for (const k of hostClocks) if (k.measured > 0 && k.selfRates === 0) addRate(this.rateOf(k));
+    for (const k of live) for (const i of bits(this.ci[k * IN + SELF]!)) addRate(RATES[i]!);
+    for (const k of hostClocks) if (this.cf[k * FN + MEAS]! > 0 && this.ci[k * IN + SELF] === 0) addRate(this.rateOf(k));
     p.expiredRates.forEach((n, i) => {
       if (n > 0) rateCount.set(RATES[i]!, (rateCount.get(RATES[i]!) ?? 0) + n);
     });
     const rates = [...rateCount.keys()].sort((a, b) => a - b);
 
     // clocks rows: host clocks first, then the others (singles capped)
-    const rows: { row: ClockRow; k: Cluster | null }[] = [];
+    const rows: { row: ClockRow; k: number }[] = [];
     let n = 0;
-    const push = (k: Cluster): void => {
+    const push = (k: number): void => {
       const s = this.summary(k);
       rows.push({ row: { srcIp: p.src, dstIp: p.dst, clock: ++n, rateHz: s.rate, measuredHz: s.measured, offset: s.offset, connections: s.ids, firstTs: s.firstTs, lastTs: s.lastTs }, k });
     };
     for (const k of hostClocks) push(k);
     // the other clocks: at most MAX_SINGLE_ROWS rows per pair (the finding details count them all)
     let singleRows = 0;
-    for (const k of others.filter((k) => k.multi)) {
+    for (const k of others.filter((k) => this.multi(k))) {
       if (singleRows++ >= MAX_SINGLE_ROWS) break;
       push(k);
     }
     for (const s of p.keptSingles) {
       if (singleRows++ >= MAX_SINGLE_ROWS) break;
-      rows.push({ row: { srcIp: p.src, dstIp: p.dst, clock: ++n, rateHz: s.rate, measuredHz: s.measured, offset: s.offset, connections: s.ids, firstTs: s.firstTs, lastTs: s.lastTs }, k: null });
+      rows.push({ row: { srcIp: p.src, dstIp: p.dst, clock: ++n, rateHz: s.rate, measuredHz: s.measured, offset: s.offset, connections: s.ids, firstTs: s.firstTs, lastTs: s.lastTs }, k: -1 });
     }
     for (const k of singles) {
       if (singleRows++ >= MAX_SINGLE_ROWS) break;
@@ -676,23 +785,23 @@ export class ClockDetector implements Detector {
       const clockInfo = hostClocks.map((k, i) => ({
         clock: i + 1,
         rate_hz: this.rateOf(k),
-        measured_hz: k.measured > 0 ? round(k.measured, 3) : null,
+        measured_hz: this.cf[k * FN + MEAS]! > 0 ? round(this.cf[k * FN + MEAS]!, 3) : null,
         offset: rows[i]!.row.offset,
-        connections: idsOf(k).slice().sort((a, b) => a - b).slice(0, 1000),
-        connection_count: k.nConns,
-        client_ports: portsOf(k).slice().sort((a, b) => a - b),
-        first_ts: round(k.firstTs),
-        last_ts: round(k.lastTs),
+        connections: this.idsOf(k).slice().sort((a, b) => a - b).slice(0, 1000),
+        connection_count: this.nConns(k),
+        client_ports: this.portsOf(k).slice().sort((a, b) => a - b),
+        first_ts: round(this.firstTs(k)),
+        last_ts: round(this.cf[k * FN + LAST]!),
       }));
-      const frames = frameList(...hostClocks.flatMap((k) => synsOf(k).slice(0, 3)), ...drops.slice(0, 5).map((d) => d.frame));
-      const ports = hostClocks.flatMap((k) => portsOf(k)).slice(0, 64);
+      const frames = frameList(...hostClocks.flatMap((k) => this.synsOf(k).slice(0, 3)), ...drops.slice(0, 5).map((d) => d.frame));
+      const ports = hostClocks.flatMap((k) => this.portsOf(k)).slice(0, 64);
       const isClientSide = p.asClient >= p.asServer;
       const critical = p.dropCount > 0;
       const why = hostClocks.length >= 2 ? `${hostClocks.length} different TCP timestamp clocks` : rates.length >= 2 ? `timestamp clocks ticking at different rates (${rates.join(', ')} Hz)` : 'one shared timestamp clock next to per-connection clocks';
       out.finding({
         kind: 'nat-clock-collision',
         severity: critical ? 'critical' : 'warning',
-        ts: hostClocks.length ? Math.min(...hostClocks.map((k) => k.firstTs)) : p.tRef,
+        ts: hostClocks.length ? Math.min(...hostClocks.map((k) => this.firstTs(k))) : p.tRef,
         connectionId: null,
         relatedConnectionId: null,
         frames,
@@ -720,7 +829,7 @@ export class ClockDetector implements Detector {
     }
     if (hostClocks.length === 0 && singleClocks >= 2 && rates.length <= 1) {
       const rate = rates[0] ?? (singles.length ? this.rateOf(singles[0]!) : null);
-      const frames = frameList(...singles.slice(0, 5).flatMap((k) => synsOf(k).slice(0, 1)));
+      const frames = frameList(...singles.slice(0, 5).flatMap((k) => this.synsOf(k).slice(0, 1)));
       out.finding({
         kind: 'ts-per-connection',
         severity: 'info',
