@@ -51,19 +51,28 @@ const BLOCK_BITS = 2;
 const BLOCK = 1 << BLOCK_BITS;
 const BLOCK_INTS = BUCKET_INTS * BLOCK;
 
+/** pages of blocks: grows a page at a time, never copies (a doubled array copied megabytes and
+ *  held both copies, at the end of a run when the per-host series are added) */
+const PAGE_BITS = 15;
+const PAGE_MASK = (1 << PAGE_BITS) - 1;
 class Pool {
-  a = new Int32Array(BLOCK_INTS * 1024);
-  n = 0;
-  /** a zeroed block; `a` may be replaced (grown), so callers index it afresh */
+  readonly pages: Int32Array[] = [];
+  private n = 0;
+  /** offset of a zeroed block (a block never straddles two pages) */
   alloc(): number {
-    if (this.n === this.a.length) {
-      const b = new Int32Array(this.a.length * 2);
-      b.set(this.a);
-      this.a = b;
-    }
+    if ((this.n & PAGE_MASK) === 0) this.pages.push(new Int32Array(1 << PAGE_BITS));
     const o = this.n;
     this.n += BLOCK_INTS;
     return o;
+  }
+  get(x: number, field: number): number {
+    return this.pages[x >>> PAGE_BITS]![(x & PAGE_MASK) + field]!;
+  }
+  add(x: number, field: number, d: number): void {
+    this.pages[x >>> PAGE_BITS]![(x & PAGE_MASK) + field]! += d;
+  }
+  set(x: number, field: number, v: number): void {
+    this.pages[x >>> PAGE_BITS]![(x & PAGE_MASK) + field] = v;
   }
 }
 
@@ -178,7 +187,7 @@ export class PortDetector implements Detector {
 
   private coarsen(): void {
     this.width *= 2;
-    const from = this.pool.a;
+    const from = this.pool;
     this.pool = new Pool();
     for (const s of this.keys) {
       const blocks = s.blocks;
@@ -187,10 +196,9 @@ export class PortDetector implements Detector {
       for (const [blk, off] of blocks) {
         for (let k = 0; k < BLOCK; k++) {
           const x = off + k * BUCKET_INTS;
-          if (from[x + SEEN] === 0) continue;
+          if (from.get(x, SEEN) === 0) continue;
           const y = this.bucket(s, Math.floor(((blk << BLOCK_BITS) + k) / 2));
-          const a = this.pool.a;
-          for (let f = 0; f < SEEN; f++) a[y + f]! += from[x + f]!;
+          for (let f = 0; f < SEEN; f++) this.pool.add(y, f, from.get(x, f));
         }
       }
     }
@@ -214,7 +222,7 @@ export class PortDetector implements Detector {
       s.cacheOff[h] = off = o;
     }
     const x = off + (i & (BLOCK - 1)) * BUCKET_INTS;
-    this.pool.a[x + SEEN] = 1;
+    this.pool.set(x, SEEN, 1);
     return x;
   }
 
@@ -223,7 +231,7 @@ export class PortDetector implements Detector {
     const off = s.blocks.get(i >> BLOCK_BITS);
     if (off === undefined) return -1;
     const x = off + (i & (BLOCK - 1)) * BUCKET_INTS;
-    return this.pool.a[x + SEEN] === 0 ? -1 : x;
+    return this.pool.get(x, SEEN) === 0 ? -1 : x;
   }
 
   onConnEnd(c: Conn): void {
@@ -234,7 +242,7 @@ export class PortDetector implements Detector {
     const cl = c.client;
     if (cl.synFrame > 0) {
       const x = this.bucket(key, this.idx(cl.synTs));
-      this.pool.a[x + NEWC]!++;
+      this.pool.add(x, NEWC, 1);
       if (key.lastSyns.length < EXAMPLES) key.lastSyns.push([cl.synTs, cl.synFrame]);
       else {
         let m = 0;
@@ -268,18 +276,17 @@ export class PortDetector implements Detector {
     const base = this.base;
     const u0 = this.bucket(key, Math.floor((c.start - base) / w));
     const u1 = this.bucket(key, Math.floor((useEnd - base) / w));
-    let p = this.pool.a;
-    p[u0 + USE]!++;
-    p[u1 + USE]!--;
+    const p = this.pool;
+    p.add(u0, USE, 1);
+    p.add(u1, USE, -1);
 
     if (clientHolds || serverHolds) {
       const a = this.bucket(key, Math.floor((tws! - base) / w));
       const b = this.bucket(key, Math.floor((twe! - base) / w));
-      p = this.pool.a;
       if (clientHolds) {
-        p[a + TW]!++;
-        p[a + TW_IN]!++;
-        p[b + TW]!--;
+        p.add(a, TW, 1);
+        p.add(a, TW_IN, 1);
+        p.add(b, TW, -1);
         key.timeWaits++;
         if (tws! < key.twFirst) key.twFirst = tws!;
         if (tws! > key.twLast) key.twLast = tws!;
@@ -287,9 +294,9 @@ export class PortDetector implements Detector {
         if (key.twFrames.length < TW_FRAMES) key.twFrames.push(c.lastAckFrame || cl.finFrame);
       }
       if (serverHolds) {
-        p[a + STW]!++;
-        p[a + STW_IN]!++;
-        p[b + STW]!--;
+        p.add(a, STW, 1);
+        p.add(a, STW_IN, 1);
+        p.add(b, STW, -1);
         key.serverTimeWaits++;
       }
     }
@@ -302,21 +309,20 @@ export class PortDetector implements Detector {
       for (const [blk, off] of from.blocks) {
         for (let k = 0; k < BLOCK; k++) {
           const x = off + k * BUCKET_INTS;
-          let a = this.pool.a;
+          const a = this.pool;
           // only buckets with an event of this kind: a series' first and last bucket bound its rows
-          const touched = (tw && (a[x + TW_IN]! > 0 || a[x + TW] !== 0)) || (stw && (a[x + STW_IN]! > 0 || a[x + STW] !== 0)) || (newc && a[x + NEWC]! > 0);
+          const touched = (tw && (a.get(x, TW_IN) > 0 || a.get(x, TW) !== 0)) || (stw && (a.get(x, STW_IN) > 0 || a.get(x, STW) !== 0)) || (newc && a.get(x, NEWC) > 0);
           if (!touched) continue;
           const y = this.bucket(into, (blk << BLOCK_BITS) + k);
-          a = this.pool.a;
           if (tw) {
-            a[y + TW]! += a[x + TW]!;
-            a[y + TW_IN]! += a[x + TW_IN]!;
+            a.add(y, TW, a.get(x, TW));
+            a.add(y, TW_IN, a.get(x, TW_IN));
           }
           if (stw) {
-            a[y + TW]! += a[x + STW]!;
-            a[y + TW_IN]! += a[x + STW_IN]!;
+            a.add(y, TW, a.get(x, STW));
+            a.add(y, TW_IN, a.get(x, STW_IN));
           }
-          if (newc) a[y + NEWC]! += a[x + NEWC]!;
+          if (newc) a.add(y, NEWC, a.get(x, NEWC));
         }
       }
       if (tw) {
@@ -337,13 +343,14 @@ export class PortDetector implements Detector {
     }
   }
 
-  /** prefix sums of one series, cut at the end of the capture */
-  stats(s: Series, now: number): SeriesStats {
+  /** prefix sums of one series, cut at the end of the capture; the per-bucket rows only when asked
+   *  (every series is ranked, few are written: rows for all of them were a burst of garbage at the end) */
+  stats(s: Series, now: number, withRows = false): SeriesStats {
     let first = Infinity;
     let lastEvent = -Infinity;
     for (const [blk, off] of s.blocks) {
       for (let k = 0; k < BLOCK; k++) {
-        if (this.pool.a[off + k * BUCKET_INTS + SEEN] === 0) continue;
+        if (this.pool.get(off + k * BUCKET_INTS, SEEN) === 0) continue;
         const i = (blk << BLOCK_BITS) + k;
         if (i < first) first = i;
         if (i > lastEvent) lastEvent = i;
@@ -363,14 +370,14 @@ export class PortDetector implements Detector {
     const rows: SeriesStats['rows'] = [];
     for (let b = first; b <= last; b++) {
       const x = this.seen(s, b);
-      const a = this.pool.a;
+      const a = this.pool;
       const t0 = tw;
       const u0 = use;
       if (x >= 0) {
-        tw += a[x + TW]!;
-        use += a[x + USE]!;
-        twIn[b - first] = a[x + TW_IN]!;
-        newc[b - first] = a[x + NEWC]!;
+        tw += a.get(x, TW);
+        use += a.get(x, USE);
+        twIn[b - first] = a.get(x, TW_IN);
+        newc[b - first] = a.get(x, NEWC);
       }
       const p = Math.max(t0, tw);
       const pu = Math.max(u0, use);
@@ -383,7 +390,7 @@ export class PortDetector implements Detector {
         peakUse = pu;
         peakUseTs = ts;
       }
-      rows.push({ ts, timeWait: tw, peak: p, newc: x >= 0 ? a[x + NEWC]! : 0 });
+      if (withRows) rows.push({ ts, timeWait: tw, peak: p, newc: x >= 0 ? a.get(x, NEWC) : 0 });
     }
     // steady rates: best window of one TIME-WAIT length (or the whole span when shorter)
     const m = Math.max(1, Math.min(n, Math.round(this.opts.timeWait / w)));
@@ -502,13 +509,13 @@ export class PortDetector implements Detector {
 
     const hostStats = [...this.hosts.values()].filter((s) => s.timeWaits > 0).map((s) => ({ s, st: this.stats(s, now) }));
     hostStats.sort(byPeak);
-    for (const { s, st } of hostStats.slice(0, TOP_SERIES)) this.writeRows(out, s, st);
-    for (const { s, st } of keyStats.slice(0, TOP_SERIES)) this.writeRows(out, s, st);
+    for (const { s, st } of hostStats.slice(0, TOP_SERIES)) this.writeRows(out, s, st, now);
+    for (const { s, st } of keyStats.slice(0, TOP_SERIES)) this.writeRows(out, s, st, now);
   }
 
-  private writeRows(out: FindingSink, s: Series, st: SeriesStats): void {
+  private writeRows(out: FindingSink, s: Series, st: SeriesStats, now: number): void {
     if (st.peak === 0) return;
-    for (const r of st.rows) {
+    for (const r of this.stats(s, now, true).rows) {
       out.timeline({ ts: r.ts, host: s.host, serverIp: s.serverIp, serverPort: s.serverPort, timeWait: r.timeWait, peakTimeWait: r.peak, newConnections: r.newc });
     }
   }

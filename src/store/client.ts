@@ -172,7 +172,9 @@ export class StoreClient {
 
   private flushSmall(): void {
     if (this.small === 0) return;
-    this.worker.postMessage({ op: 'rows', findings: this.findings, clocks: this.clocks, timeline: this.timeline, files: this.files } satisfies StoreMessage);
+    // back-pressure too: at the end of a run the detectors emit their rows while the writer is
+    // still busy with the last connections; unbounded, the queued copies were tens of MB at peak
+    this.post({ op: 'rows', findings: this.findings, clocks: this.clocks, timeline: this.timeline, files: this.files });
     this.findings = [];
     this.clocks = [];
     this.timeline = [];

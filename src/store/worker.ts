@@ -45,7 +45,7 @@ port.on('message', (m: StoreMessage) => {
   } catch (err) {
     port.postMessage({ op: 'error', message: (err as Error).message, code: (err as { code?: string }).code });
   }
-  if (pending !== null && (m.op === 'conns' || m.op === 'packets')) {
+  if (pending !== null && (m.op === 'conns' || m.op === 'packets' || m.op === 'rows')) {
     Atomics.sub(pending, 0, 1);
     Atomics.notify(pending, 0);
   }
