@@ -59,7 +59,7 @@ const MAX_IDS = 100_000;
 const MAX_PORTS = 1000;
 const MAX_SYN_FRAMES = 5;
 const MAX_SCAN = 64;
-const MAX_SINGLE_ROWS = 200;
+const MAX_SINGLE_ROWS = 50;
 /** SYNs listed per pair as tcp_tw_recycle drops (recycle_drop_count counts them all) */
 const MAX_DROPS = 100;
 const MAX_WEAK = 1000;

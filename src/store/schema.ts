@@ -152,7 +152,7 @@ export const FINDINGS: Table = {
 
 export const CLOCKS: Table = {
   name: 'clocks',
-  comment: 'TCP timestamp clocks estimated per (source, destination) address pair: every clock seen on several 4-tuples (a host), then at most 200 other clocks per pair (per-connection clocks; the nat-clock-collision / ts-per-connection findings count them all)',
+  comment: 'TCP timestamp clocks estimated per (source, destination) address pair: every clock seen on several 4-tuples (a host), then at most 50 other clocks per pair (per-connection clocks; the nat-clock-collision / ts-per-connection findings count them all)',
   columns: [
     col('capture_id', 'INTEGER', 'captures.id'),
     col('src_ip', 'TEXT', 'address sending the timestamps'),
