@@ -302,6 +302,7 @@ export class ClockDetector implements Detector {
   }
 
   // ---- tcp_tw_recycle simulation: SYN and FIN segments only ----
+  readonly segmentFlags = SYN | FIN;
   onSegment(seg: Segment, c: Conn, dir: 0 | 1): void {
     const f = seg.flags;
     if ((f & (SYN | FIN)) === 0 || (f & RST) !== 0) return;

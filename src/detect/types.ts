@@ -27,6 +27,8 @@ export interface Detector {
   /** called once before the first segment: detectors that find things while packets flow write here */
   begin?(out: FindingSink): void;
   onSegment?(seg: Segment, conn: Conn, dir: 0 | 1): void;
+  /** onSegment only for segments with one of these TCP flags (a few in a hundred, not all) */
+  segmentFlags?: number;
   onReuse?(conn: Conn, prev: Conn): void;
   onConnEnd?(conn: Conn): void;
   /** end of capture: emit what is left */

@@ -68,6 +68,7 @@ export async function analyze(params: AnalyzeParams): Promise<AnalyzeResult> {
     await store.open(params.dbPath, captureKey(params.paths));
     const detectors: Detector[] = params.detectors === false ? [] : createDetectors(params.options);
     const segDetectors = detectors.filter((d) => d.onSegment);
+    const segFlags = segDetectors.map((d) => d.segmentFlags ?? 0);
     const reuseDetectors = detectors.filter((d) => d.onReuse);
     const endDetectors = detectors.filter((d) => d.onConnEnd);
     const wantPackets = params.packets;
@@ -76,7 +77,10 @@ export async function analyze(params: AnalyzeParams): Promise<AnalyzeResult> {
       { timeWait: params.options.timeWait, idleTimeout: params.options.idleTimeout, firstId: store.firstConnId },
       {
         onSegment(seg: Segment, conn: Conn, dir: 0 | 1): void {
-          for (let i = 0; i < segDetectors.length; i++) segDetectors[i]!.onSegment!(seg, conn, dir);
+          for (let i = 0; i < segDetectors.length; i++) {
+            const m = segFlags[i]!;
+            if (m === 0 || (seg.flags & m) !== 0) segDetectors[i]!.onSegment!(seg, conn, dir);
+          }
           if (wantPackets) {
             store.writePacket(seg.frame, seg.tsSec, seg.tsNsec, seg.ts, conn.id, dir, flagLetters(seg.flags), seg.seq, seg.ack, seg.window, seg.payloadLen, seg.hasTs ? seg.tsval : null, seg.hasTs ? seg.tsecr : null);
           }
