@@ -273,7 +273,12 @@ export class ClockDetector implements Detector {
   private readonly slotPairs: (Pair | null)[][] = [[], []];
   private readonly slotConns: number[][] = [[], []];
 
-  private connPair(c: Conn, t: number, rev: 0 | 1): Pair {
+  /** capture time a new pair is dated from (connPair's callers set it: a double argument to a call
+   *  that is not inlined is a heap number per call) */
+  private pairT = 0;
+
+  private connPair(c: Conn, rev: 0 | 1): Pair {
+    const t = this.pairT;
     const k = c.slot;
     const conns = this.slotConns[rev]!;
     const pairs = this.slotPairs[rev]!;
@@ -308,7 +313,8 @@ export class ClockDetector implements Detector {
     if ((f & (SYN | FIN)) === 0 || (f & RST) !== 0) return;
     if ((f & (SYN | ACK)) === SYN) {
       if (dir !== 0) return;
-      const p = this.connPair(c, seg.ts, 0);
+      this.pairT = seg.ts;
+      const p = this.connPair(c, 0);
       p.syns++;
       if (!p.remValid || seg.ts - p.remTime >= PAWS_MSL) return;
       if (!seg.hasTs) {
@@ -328,7 +334,8 @@ export class ClockDetector implements Detector {
     // its TS.Recent (kept by the PAWS detector, which runs first), else the newest TSval seen
     const cl = c.client;
     if (!cl.tsSeen) return;
-    const p = this.connPair(c, seg.ts, 0);
+    this.pairT = seg.ts;
+    const p = this.connPair(c, 0);
     const fromRecent = cl.tsRecentValid && seqDiff(cl.tsRecent, cl.lastTsval) >= 0;
     const tsval = fromRecent ? cl.tsRecent : cl.lastTsval;
     const t = fromRecent ? cl.tsRecentTime : cl.lastTsTime;
@@ -405,7 +412,8 @@ export class ClockDetector implements Detector {
 
   private addSide(c: Conn, s: Side, sport: number, dport: number): void {
     if (!s.tsSeen) return;
-    const p = this.connPair(c, s.firstTsTime, s === c.client ? 0 : 1);
+    this.pairT = s.firstTsTime;
+    const p = this.connPair(c, s === c.client ? 0 : 1);
     p.conns++;
     if (s === c.client) p.asClient++;
     else p.asServer++;
@@ -440,6 +448,10 @@ export class ClockDetector implements Detector {
     this.best = -1;
     this.bestMask = 0;
     this.bestScore = Infinity;
+    this.ta = ta;
+    this.va = va;
+    this.tb = tb;
+    this.vb = vb;
     // visit each candidate clock once: a generation stamp instead of a Set per connection
     const gen = (this.gen = (this.gen + 1) | 0);
     for (let i = 0; i < NR; i++) {
@@ -449,10 +461,10 @@ export class ClockDetector implements Detector {
       const b = Math.floor(mod32(vb - r * tb) / W[i]!);
       for (let bb = b - 1; bb <= b + 1; bb++) {
         const list = p.index.get(i * 2 ** 27 + ((bb + nb) % nb));
-        if (list) for (let j = 0; j < list.length; j++) this.consider(list[j]!, gen, mask, ta, va, tb, vb);
+        if (list) for (let j = 0; j < list.length; j++) this.consider(list[j]!, gen, mask);
       }
     }
-    for (let j = 0; j < p.multi.length; j++) this.consider(p.multi[j]!, gen, mask, ta, va, tb, vb);
+    for (let j = 0; j < p.multi.length; j++) this.consider(p.multi[j]!, gen, mask);
 
     p.clustered++;
     const tuple = sport * 65536 + dport;
@@ -540,7 +552,14 @@ export class ClockDetector implements Detector {
   private bestMask = 0;
   private bestScore = Infinity;
 
-  private consider(k: number, gen: number, mask: number, ta: number, va: number, tb: number, vb: number): void {
+  /** the side's two samples, for consider() */
+  private ta = 0;
+  private va = 0;
+  private tb = 0;
+  private vb = 0;
+
+  private consider(k: number, gen: number, mask: number): void {
+    const { ta, va, tb, vb } = this;
     const i = this.ci;
     const io = k * IN;
     if (i[io + GEN] === gen) return;

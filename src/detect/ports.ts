@@ -176,6 +176,12 @@ export class PortDetector implements Detector {
   private idx(t: number): number {
     if (Number.isNaN(this.base)) this.base = Math.floor(t);
     let i = Math.floor((t - this.base) / this.width);
+    // small enough to be inlined (a double argument to a call is a heap number): the rest is rare
+    if (i >= this.minIdx && i <= this.maxIdx) return i;
+    return this.widen(t, i);
+  }
+
+  private widen(t: number, i: number): number {
     while (Math.max(this.maxIdx, i) - Math.min(this.minIdx, i) + 1 > MAX_BUCKETS) {
       this.coarsen();
       i = Math.floor((t - this.base) / this.width);
