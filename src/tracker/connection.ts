@@ -27,14 +27,14 @@ const SIDE_BOOL = ['seqKnown', 'ackKnown', 'finAckedPeerFin', 'tsRecentValid', '
 const CONN_F64 = ['startSec', 'start', 'endSec', 'end', 'handshakeAckTs'] as const;
 /** stored as NaN, read as null */
 const CONN_NULLABLE = ['timeWaitStart', 'timeWaitEnd', 'reuseGap', 'handshakeRtt', 'prevId', 'supersededAt'] as const;
-const CONN_I32 = ['cport', 'sport', 'ipVersion', 'startNsec', 'endNsec', 'histSeen', 'histLen', 'h0', 'h1', 'h2', 'h3', 'h4', 'h5'] as const;
+const CONN_I32 = ['cport', 'sport', 'ipVersion', 'startNsec', 'endNsec', 'histSeen', 'histLen', 'h0', 'h1', 'h2', 'h3', 'h4', 'h5', 'liveIndex'] as const;
 /** history letters kept in the page (4 per int32 in h0..h5); longer histories continue in a string */
 const HIST_INLINE = 24;
 const H0 = CONN_I32.indexOf('h0');
 const HLEN = CONN_I32.indexOf('histLen');
 const HIST_CODES: number[] = [];
-const CONN_U32 = ['c0', 'c1', 'c2', 'c3', 's0', 's1', 's2', 's3', 'firstFrame', 'lastFrame', 'rstFrame', 'lastAckFrame'] as const;
-const CONN_BOOL = ['orientationGuessed', 'flipped', 'finished', 'timeWaitEstimated'] as const;
+const CONN_U32 = ['c0', 'c1', 'c2', 'c3', 's0', 's1', 's2', 's3', 'firstFrame', 'lastFrame', 'rstFrame', 'lastAckFrame', 'id'] as const;
+const CONN_BOOL = ['orientationGuessed', 'flipped', 'finished', 'timeWaitEstimated', 'pooled'] as const;
 
 export type CloseKind = 'fin' | 'simultaneous' | 'rst' | 'fin-rst' | 'refused' | 'half-close' | 'open' | 'unanswered';
 export type RstKind = 'refused' | 'abort' | 'after-fin';
@@ -185,10 +185,12 @@ export class Side {
 
 export class Conn {
   /** store id, assigned at creation so that prev_id links are known before rows are written */
-  id = 0;
+  declare id: number;
   /** page slot (kept with the handle when it goes back to the pool) */
   readonly slot: number;
-  private pooled = false;
+  /** handed back to the pool (id, pooled and liveIndex live in the page too: 24 bytes less per
+   *  handle, and there are as many handles as connections held at once) */
+  declare private pooled: boolean;
   f: Float64Array;
   fo: number;
   i: Int32Array;
@@ -205,9 +207,10 @@ export class Conn {
   reuseTrail: ReuseStep[] | null = null;
   /** hash chain in the tracker's flow table */
   hashNext: Conn | null = null;
+  /** a field, not in the page: every packet's flow-table lookup compares it along the chain */
   hashKey = 0;
   /** index in the tracker's live list (for O(1) removal); -1 when not live */
-  liveIndex = -1;
+  declare liveIndex: number;
 
   private constructor() {
     const slot = (this.slot = allocSlot());
