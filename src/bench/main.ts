@@ -5,6 +5,8 @@
 //   node dist/bench/main.js                    all steps, default sizes (1M and 10M packets)
 //   node dist/bench/main.js --sizes 200000     custom sizes
 //   node dist/bench/main.js --steps 'read;read+decode'   (step names separated by ';')
+//   node dist/bench/main.js --runs 5           rounds over all steps (default 3): the table shows the
+//                                              median time, the range, and the highest peak RSS
 //   node dist/bench/main.js --child <step> <file>   (internal: run one step, print JSON)
 
 import { existsSync, mkdirSync, statSync } from 'node:fs';
@@ -142,6 +144,12 @@ function runChild(stepName: string, file: string): Promise<ChildOut> {
   });
 }
 
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
 function fmtNum(n: number): string {
   if (n >= 1e6) return `${(n / 1e6).toFixed(2)}M`;
   if (n >= 1e3) return `${(n / 1e3).toFixed(1)}k`;
@@ -152,9 +160,11 @@ async function main(argv: string[]): Promise<void> {
   if (argv[0] === '--child') return child(argv[1], argv[2]);
   let sizes = [1_000_000, 10_000_000];
   let stepNames = STEPS.map((s) => s.name);
+  let runs = 3;
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--sizes') sizes = argv[++i].split(',').map(Number);
     else if (argv[i] === '--steps') stepNames = argv[++i].split(';').map((s) => s.trim());
+    else if (argv[i] === '--runs') runs = Math.max(1, Number(argv[++i]) || 1);
   }
   mkdirSync(outDir, { recursive: true });
   const files: { file: string; packets: number; bytes: number }[] = [];
@@ -167,39 +177,68 @@ async function main(argv: string[]): Promise<void> {
     }
     files.push({ file, packets: size, bytes: statSync(file).size });
   }
-  const rows: string[][] = [['file', 'MB', 'step', 'packets', 'seconds', 'packets/s', 'MB/s', 'peak RSS MiB', 'note']];
+  const rows: string[][] = [['file', 'MB', 'step', 'packets', 'seconds', 'range', 'packets/s', 'MB/s', 'peak RSS MiB', 'note']];
+  const ratios: string[] = [];
   for (const f of files) {
-    for (const name of stepNames) {
+    const steps = stepNames.map((name) => {
       const step = STEPS.find((s) => s.name === name);
       if (!step) throw new Error(`unknown step ${name}`);
-      const av = step.available ? step.available() : true;
-      const mb = f.bytes / 1e6;
-      if (av !== true) {
-        rows.push([path.basename(f.file), mb.toFixed(0), name, '', '', '', '', '', `skipped: ${av}`]);
+      return { name, step, available: step.available ? step.available() : true, results: [] as ChildOut[] };
+    });
+    // rounds over all steps, so that every tool sees the same phases of a noisy machine
+    for (let round = 1; round <= runs; round++) {
+      for (const st of steps) {
+        if (st.available !== true) continue;
+        let r: ChildOut;
+        if (st.step.external) {
+          const t0 = process.hrtime.bigint();
+          const x = (await st.step.run(f.file)) as StepResult & { maxRssKb?: number };
+          r = { packets: f.packets, seconds: Number(process.hrtime.bigint() - t0) / 1e9, maxRssKb: x.maxRssKb ?? -1, note: x.note };
+        } else r = await runChild(st.name, f.file);
+        st.results.push(r);
+        process.stderr.write(`  round ${round}/${runs}: ${st.name} on ${path.basename(f.file)}: ${r.seconds.toFixed(2)} s\n`);
+      }
+    }
+    const mb = f.bytes / 1e6;
+    for (const st of steps) {
+      if (st.available !== true) {
+        rows.push([path.basename(f.file), mb.toFixed(0), st.name, '', '', '', '', '', '', `skipped: ${st.available}`]);
         continue;
       }
-      let r: ChildOut;
-      if (step.external) {
-        const t0 = process.hrtime.bigint();
-        const s = (await step.run(f.file)) as StepResult & { maxRssKb?: number };
-        r = { packets: f.packets, seconds: Number(process.hrtime.bigint() - t0) / 1e9, maxRssKb: s.maxRssKb ?? -1, note: s.note };
-      } else r = await runChild(name, f.file);
+      const secs = st.results.map((r) => r.seconds);
+      const med = median(secs);
+      const r = st.results[0]!;
+      const rss = Math.max(...st.results.map((x) => x.maxRssKb));
       rows.push([
         path.basename(f.file),
         mb.toFixed(0),
-        name,
+        st.name,
         fmtNum(r.packets),
-        r.seconds.toFixed(2),
-        fmtNum(r.packets / r.seconds),
-        (mb / r.seconds).toFixed(0),
-        r.maxRssKb >= 0 ? (r.maxRssKb / 1024).toFixed(0) : '-',
+        med.toFixed(2),
+        secs.length > 1 ? `${Math.min(...secs).toFixed(2)}-${Math.max(...secs).toFixed(2)}` : '',
+        fmtNum(r.packets / med),
+        (mb / med).toFixed(0),
+        rss >= 0 ? (rss / 1024).toFixed(0) : '-',
         r.note ?? '',
       ]);
-      process.stderr.write(`  ${name} on ${path.basename(f.file)}: ${r.seconds.toFixed(2)} s\n`);
+    }
+    // the same comparisons round by round (each round ran the steps back to back)
+    const of = (name: string): number[] | null => {
+      const st = steps.find((x) => x.name === name);
+      return st && st.results.length ? st.results.map((r) => r.seconds) : null;
+    };
+    const pairs: [string, string][] = [['analyze', 'analyze (no detectors)'], ['analyze', 'tcptrace -n'], ['analyze (no detectors)', 'tcptrace -n'], ['analyze', 'tshark -z conv,tcp'], ['analyze (no detectors)', 'tshark -z conv,tcp']];
+    for (const [a, b] of pairs) {
+      const x = of(a);
+      const y = of(b);
+      if (!x || !y) continue;
+      const per = x.map((v, k) => v / y[k]!);
+      ratios.push(`${path.basename(f.file)}: ${a} / ${b}: ${(median(x) / median(y)).toFixed(3)} of the medians; by round ${per.map((v) => v.toFixed(3)).join(', ')}`);
     }
   }
   const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  for (const r of rows) process.stdout.write(r.map((c, i) => (i === 0 || i === 2 || i === 8 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ').trimEnd() + '\n');
+  for (const r of rows) process.stdout.write(r.map((c, i) => (i === 0 || i === 2 || i === 9 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ').trimEnd() + '\n');
+  if (ratios.length) process.stdout.write('\ntime ratios (seconds of the first over seconds of the second)\n' + ratios.join('\n') + '\n');
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
