@@ -36,9 +36,9 @@ const TW_FRAMES = 20;
 /** share of the range in TIME-WAIT that deserves a warning */
 const NEAR = 0.8;
 
-// Bucket counters live in one shared Int32Array, in blocks of BLOCK buckets: a Map of small
-// objects per series (one per touched bucket) was 25 MB and most of this detector's GC work on
-// 512 busy series. Per bucket:
+// Bucket counters live in Int32Array pages shared by all series, in blocks of BLOCK buckets: a Map
+// of small objects per series (one per touched bucket) was 25 MB and most of this detector's GC
+// work on 512 busy series. Per bucket:
 const TW = 0; // TIME-WAIT delta (+starts -ends); in a key series, held by the client
 const TW_IN = 1; // TIME-WAIT entries starting
 const STW = 2; // key series only: TIME-WAIT held by the server (it closed first), delta and starts
