@@ -1,6 +1,6 @@
 // Bad input on analyze and query: one line on stderr naming what is wrong, exit code 2, no stack
 // trace; a damaged capture is analyzed up to the damage and the damage is recorded.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -89,6 +89,57 @@ describe('analyze and query on bad input', () => {
     expect(oneLine(r.stderr)).toMatch(/frame 19, byte offset 3695/);
     const d = new Database(db, { readonly: true });
     expect((d.prepare('SELECT packets FROM captures').get() as { packets: number }).packets).toBe(18);
+    d.close();
+  });
+});
+
+// `twscope ... | head`: the reader goes away after a few lines. That is not an error: no
+// message, the command's own exit code, and no work for output nobody reads.
+function headOne(args: string[], closeAtOnce = false): Promise<{ code: number | null; first: string; stderr: string; ms: number }> {
+  return new Promise((resolve, reject) => {
+    const t0 = Date.now();
+    const p = spawn(process.execPath, [path.join(repoRoot, 'bin/twscope.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // closed before the first write: every write fails with EPIPE
+    if (closeAtOnce) p.stdout.destroy();
+    let first = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => {
+      if (first === '') {
+        first = d.toString().split('\n')[0]!;
+        p.stdout.destroy();
+      }
+    });
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    p.on('error', reject);
+    p.on('close', (code) => resolve({ code, first, stderr, ms: Date.now() - t0 }));
+  });
+}
+
+describe('a reader that stops early', () => {
+  it('query: stops at once, exit 0, nothing on stderr', async () => {
+    const db = path.join(tmp, 'pipe.db');
+    expect(tw('analyze', path.join(repoRoot, 'captures/teardown/client-closes-first.pcap'), '--db', db, '-q').code).toBe(0);
+    // 200 million rows: minutes to print in full
+    const sql = 'WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 200000000) SELECT x FROM n';
+    for (const format of ['csv', 'ndjson']) {
+      const r = await headOne(['query', db, sql, '--format', format]);
+      expect(r.first).toBe(format === 'csv' ? 'x' : '{"x":1}');
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(r.ms).toBeLessThan(20_000);
+    }
+  }, 60_000);
+
+  it('analyze writes its store and report, exits 0 and says nothing about the closed pipe', async () => {
+    const cap = path.join(repoRoot, 'captures/findings/lost-last-ack-reuse.pcap');
+    const db = path.join(tmp, 'pipe2.db');
+    const report = path.join(tmp, 'pipe2.md');
+    const r = await headOne(['analyze', cap, '--db', db, '--report', report], true);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(readFileSync(report, 'utf8')).toMatch(/time-wait-reuse/);
+    const d = new Database(db, { readonly: true });
+    expect((d.prepare("SELECT status FROM captures").get() as { status: string }).status).toBe('complete');
     d.close();
   });
 });

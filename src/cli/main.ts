@@ -24,6 +24,13 @@ registerReport(program);
 
 process.on('unhandledRejection', die);
 process.on('uncaughtException', die);
+// a reader that stops early (`twscope query ... | head`) is not an error: the rest of the output
+// is dropped, and the command still finishes its work and exits with its own code
+for (const out of [process.stdout, process.stderr]) {
+  out.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') die(err);
+  });
+}
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof CommanderError) {

@@ -59,6 +59,8 @@ Examples:
 class Out {
   private parts: string[] = [];
   private size = 0;
+  /** aborted when the reader has gone (`| head`): reading the rest of the capture is pointless */
+  constructor(private readonly gone: AbortController) {}
   push(s: string): void {
     this.parts.push(s);
     this.size += s.length;
@@ -66,7 +68,8 @@ class Out {
   }
   flush(): void {
     if (this.parts.length === 0) return;
-    process.stdout.write(this.parts.join(''));
+    if (process.stdout.errored) this.gone.abort();
+    else process.stdout.write(this.parts.join(''));
     this.parts = [];
     this.size = 0;
   }
@@ -75,10 +78,10 @@ class Out {
 async function runPackets(paths: string[], opts: PacketsOptions): Promise<void> {
   const dec = new PacketDecoder();
   const seg = new Segment();
-  const out = new Out();
   const limit = opts.limit ?? Infinity;
   let n = 0;
   const ac = new AbortController();
+  const out = new Out(ac);
   const fmt = opts.format;
   const iso = opts.time === 'iso';
   if (fmt === 'tsv') out.push(COLUMNS.join('\t') + '\n');

@@ -74,15 +74,20 @@ function printRows(stmt: Database.Statement, cols: string[], format: Format): vo
   const out = process.stdout;
   stmt.raw(true).safeIntegers(true);
   const rows = stmt.iterate() as IterableIterator<unknown[]>;
+  // stop reading rows once the reader has gone (`| head`): a write failed with EPIPE
   if (format === 'csv') {
     out.write(cols.map(csvCell).join(',') + '\n');
-    for (const r of rows) out.write(r.map(csvCell).join(',') + '\n');
+    for (const r of rows) {
+      if (out.errored) break;
+      out.write(r.map(csvCell).join(',') + '\n');
+    }
     return;
   }
   if (format === 'ndjson' || format === 'json') {
     let first = true;
     if (format === 'json') out.write('[');
     for (const r of rows) {
+      if (out.errored) break;
       const o: Record<string, unknown> = {};
       cols.forEach((c, i) => (o[c] = jsonValue(r[i])));
       const s = JSON.stringify(o);
