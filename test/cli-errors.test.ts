@@ -80,6 +80,19 @@ describe('analyze and query on bad input', () => {
     expect(oneLine(missing.stderr)).toMatch(/none\.db: no such file/);
   });
 
+  it('analyze: a store that cannot be created or is not a database is named', () => {
+    const cap = path.join(repoRoot, 'captures/teardown/client-closes-first.pcap');
+    const inMissingDir = path.join(tmp, 'no-such-dir', 'x.db');
+    const r1 = tw('analyze', cap, '--db', inMissingDir);
+    expect(r1.code).toBe(2);
+    expect(oneLine(r1.stderr)).toBe(`twscope: ${inMissingDir}: cannot open database because the directory does not exist`);
+    const notDb = path.join(tmp, 'not-a-db.db');
+    writeFileSync(notDb, 'x'.repeat(4096));
+    const r2 = tw('analyze', cap, '--db', notDb);
+    expect(r2.code).toBe(2);
+    expect(oneLine(r2.stderr)).toBe(`twscope: ${notDb}: file is not a database`);
+  });
+
   it.skipIf(!hasCorpus)('a record claiming a 3.9 GB packet mid-file (corpus): the 18 good frames are kept', () => {
     const f = path.join(corpusDir, 'suricata-verify__smtp-to-comma__10.7.29.101_49898-178.63.41.150_25.pcap');
     if (!existsSync(f)) return;

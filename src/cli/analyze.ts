@@ -8,6 +8,7 @@ import { buildSummary, makeStyle, renderSummaryText, useColor } from '../report/
 import { ProgressBar } from './progress.js';
 import { UserError } from './errors.js';
 import { writeReportFile } from '../report/index.js';
+import { StoreError } from '../store/client.js';
 
 export interface AnalyzeCliOptions {
   db?: string;
@@ -105,7 +106,8 @@ Exit codes: 0 done, 1 a --fail-on finding exists, 2 bad input (unreadable or dam
         result = await analyze({ paths: captures, dbPath, options, packets: Boolean(o.packets), signal: ac.signal, onProgress: (p) => bar.update(p) });
       } catch (err) {
         bar.done();
-        if (err instanceof Database.SqliteError) throw new UserError(`${dbPath}: ${err.message}`);
+        // the store's errors (from the writer thread too) name the store file
+        if (err instanceof Database.SqliteError || err instanceof StoreError) throw new UserError(`${dbPath}: ${err.message.charAt(0).toLowerCase()}${err.message.slice(1)}`);
         throw err;
       } finally {
         process.off('SIGINT', onSignal);
