@@ -143,7 +143,8 @@ interface Pair {
   tRef: number;
   /** live clocks, oldest first */
   clusters: Set<number>;
-  index: Map<number, number[]>;
+  /** clocks by (rate, offset bucket): one handle, or a list when several share a key */
+  index: Map<number, number | number[]>;
   /** clocks on several distinct 4-tuples: scanned linearly (a host's clock can go unmatched for long) */
   multi: number[];
   liveByRate: number[];
@@ -270,8 +271,21 @@ export class ClockDetector implements Detector {
 
   /** a connection's (client, server) and (server, client) pairs, remembered by its tracker slot
    *  until the slot holds another connection: its SYN, FINs and end need them, one lookup each */
-  private readonly slotPairs: (Pair | null)[][] = [[], []];
-  private readonly slotConns: number[][] = [[], []];
+  private slotPair = [new Int32Array(1024), new Int32Array(1024)];
+  /** the connection id each slot's pairs belong to (ids start at 1: 0 is none) */
+  private slotConn = [new Uint32Array(1024), new Uint32Array(1024)];
+
+  private growSlots(k: number): void {
+    const n = Math.max(2 * this.slotConn[0]!.length, k + 1);
+    for (let r = 0; r < 2; r++) {
+      const p = new Int32Array(n);
+      p.set(this.slotPair[r]!);
+      this.slotPair[r] = p;
+      const c = new Uint32Array(n);
+      c.set(this.slotConn[r]!);
+      this.slotConn[r] = c;
+    }
+  }
 
   /** capture time a new pair is dated from (connPair's callers set it: a double argument to a call
    *  that is not inlined is a heap number per call) */
@@ -280,14 +294,16 @@ export class ClockDetector implements Detector {
   private connPair(c: Conn, rev: 0 | 1): Pair {
     const t = this.pairT;
     const k = c.slot;
-    const conns = this.slotConns[rev]!;
-    const pairs = this.slotPairs[rev]!;
-    if (conns[k] === c.id) return pairs[k]!;
+    if (k >= this.slotConn[0]!.length) this.growSlots(k);
+    const conns = this.slotConn[rev]!;
+    const pairs = this.slotPair[rev]!;
+    const id = c.id;
+    if (conns[k] === id) return this.pairs[pairs[k]! - 1]!;
     let p: Pair;
     if (rev === 0) p = this.pair(c.clientIp, c.serverIp, c.ipVersion, t);
     else {
       // the reverse of the connection's (client, server) pair when that one is known already
-      const fwd = this.slotConns[0]![k] === c.id ? this.slotPairs[0]![k]! : null;
+      const fwd = this.slotConn[0]![k] === id ? this.pairs[this.slotPair[0]![k]! - 1]! : null;
       if (fwd !== null && fwd.rev !== null) p = fwd.rev;
       else {
         p = this.pair(c.serverIp, c.clientIp, c.ipVersion, t);
@@ -297,12 +313,8 @@ export class ClockDetector implements Detector {
         }
       }
     }
-    while (pairs.length <= k) {
-      pairs.push(null);
-      conns.push(-1);
-    }
-    pairs[k] = p;
-    conns[k] = c.id;
+    pairs[k] = p.idx + 1;
+    conns[k] = id;
     return p;
   }
 
@@ -461,7 +473,9 @@ export class ClockDetector implements Detector {
       const b = Math.floor(mod32(vb - r * tb) / W[i]!);
       for (let bb = b - 1; bb <= b + 1; bb++) {
         const list = p.index.get(i * 2 ** 27 + ((bb + nb) % nb));
-        if (list) for (let j = 0; j < list.length; j++) this.consider(list[j]!, gen, mask);
+        if (list === undefined) continue;
+        if (typeof list === 'number') this.consider(list, gen, mask);
+        else for (let j = 0; j < list.length; j++) this.consider(list[j]!, gen, mask);
       }
     }
     for (let j = 0; j < p.multi.length; j++) this.consider(p.multi[j]!, gen, mask);
@@ -633,8 +647,9 @@ export class ClockDetector implements Detector {
       if ((mask & (1 << i)) === 0) continue;
       const r = RATES[i]!;
       const key = i * 2 ** 27 + Math.floor(mod32(v1 - r * t1) / W[i]!);
-      let list = p.index.get(key);
-      if (list === undefined) p.index.set(key, (list = [k]));
+      const list = p.index.get(key);
+      if (list === undefined) p.index.set(key, k);
+      else if (typeof list === 'number') p.index.set(key, [list, k]);
       else list.push(k);
       if (keys !== undefined) keys.push(key);
       else this.ci[io + KEY0] = key;
@@ -657,12 +672,17 @@ export class ClockDetector implements Detector {
   private unindexKey(p: Pair, k: number, key: number): void {
     const list = p.index.get(key);
     if (list === undefined) return;
-    const j = list.indexOf(k);
-    if (j >= 0) {
-      list[j] = list[list.length - 1]!;
-      list.pop();
+    if (typeof list === 'number') {
+      if (list === k) p.index.delete(key);
+    } else {
+      const j = list.indexOf(k);
+      if (j >= 0) {
+        list[j] = list[list.length - 1]!;
+        list.pop();
+      }
+      if (list.length === 1) p.index.set(key, list[0]!);
+      else if (list.length === 0) p.index.delete(key);
     }
-    if (list.length === 0) p.index.delete(key);
     p.liveByRate[Math.floor(key / 2 ** 27)]!--;
   }
 
