@@ -271,6 +271,7 @@ export class ClockDetector implements Detector {
 
   /** a connection's (client, server) and (server, client) pairs, remembered by its tracker slot
    *  until the slot holds another connection: its SYN, FINs and end need them, one lookup each */
+  /** per tracker slot and direction: the pair's index + 1 (0: none) */
   private slotPair = [new Int32Array(1024), new Int32Array(1024)];
   /** the connection id each slot's pairs belong to (ids start at 1: 0 is none) */
   private slotConn = [new Uint32Array(1024), new Uint32Array(1024)];
