@@ -76,6 +76,16 @@ class Pool {
   }
 }
 
+/** every bucket that had an event, in a series' blocks: its index and its offset in `pool` */
+function forSeen(blocks: Map<number, number>, pool: Pool, fn: (i: number, x: number) => void): void {
+  for (const [blk, off] of blocks) {
+    for (let k = 0; k < BLOCK; k++) {
+      const x = off + k * BUCKET_INTS;
+      if (pool.get(x, SEEN) !== 0) fn((blk << BLOCK_BITS) + k, x);
+    }
+  }
+}
+
 interface Series {
   host: string;
   serverIp: string;
@@ -199,14 +209,10 @@ export class PortDetector implements Detector {
       const blocks = s.blocks;
       s.blocks = new Map();
       s.cacheBlk.fill(NaN);
-      for (const [blk, off] of blocks) {
-        for (let k = 0; k < BLOCK; k++) {
-          const x = off + k * BUCKET_INTS;
-          if (from.get(x, SEEN) === 0) continue;
-          const y = this.bucket(s, Math.floor(((blk << BLOCK_BITS) + k) / 2));
-          for (let f = 0; f < SEEN; f++) this.pool.add(y, f, from.get(x, f));
-        }
-      }
+      forSeen(blocks, from, (i, x) => {
+        const y = this.bucket(s, Math.floor(i / 2));
+        for (let f = 0; f < SEEN; f++) this.pool.add(y, f, from.get(x, f));
+      });
     }
     if (this.minIdx !== Infinity) {
       this.minIdx = Math.floor(this.minIdx / 2);
@@ -312,25 +318,22 @@ export class PortDetector implements Detector {
    *  client-role (ports held by the client) and both roles (client and server TIME-WAIT) */
   private buildHosts(): void {
     const add = (into: Series, from: Series, tw: boolean, stw: boolean, newc: boolean): void => {
-      for (const [blk, off] of from.blocks) {
-        for (let k = 0; k < BLOCK; k++) {
-          const x = off + k * BUCKET_INTS;
-          const a = this.pool;
-          // only buckets with an event of this kind: a series' first and last bucket bound its rows
-          const touched = (tw && (a.get(x, TW_IN) > 0 || a.get(x, TW) !== 0)) || (stw && (a.get(x, STW_IN) > 0 || a.get(x, STW) !== 0)) || (newc && a.get(x, NEWC) > 0);
-          if (!touched) continue;
-          const y = this.bucket(into, (blk << BLOCK_BITS) + k);
-          if (tw) {
-            a.add(y, TW, a.get(x, TW));
-            a.add(y, TW_IN, a.get(x, TW_IN));
-          }
-          if (stw) {
-            a.add(y, TW, a.get(x, STW));
-            a.add(y, TW_IN, a.get(x, STW_IN));
-          }
-          if (newc) a.add(y, NEWC, a.get(x, NEWC));
+      const a = this.pool;
+      forSeen(from.blocks, a, (i, x) => {
+        // only buckets with an event of this kind: a series' first and last bucket bound its rows
+        const touched = (tw && (a.get(x, TW_IN) > 0 || a.get(x, TW) !== 0)) || (stw && (a.get(x, STW_IN) > 0 || a.get(x, STW) !== 0)) || (newc && a.get(x, NEWC) > 0);
+        if (!touched) return;
+        const y = this.bucket(into, i);
+        if (tw) {
+          a.add(y, TW, a.get(x, TW));
+          a.add(y, TW_IN, a.get(x, TW_IN));
         }
-      }
+        if (stw) {
+          a.add(y, TW, a.get(x, STW));
+          a.add(y, TW_IN, a.get(x, STW_IN));
+        }
+        if (newc) a.add(y, NEWC, a.get(x, NEWC));
+      });
       if (tw) {
         into.timeWaits += from.timeWaits;
         into.twFirst = Math.min(into.twFirst, from.twFirst);
@@ -354,14 +357,10 @@ export class PortDetector implements Detector {
   stats(s: Series, now: number, withRows = false): SeriesStats {
     let first = Infinity;
     let lastEvent = -Infinity;
-    for (const [blk, off] of s.blocks) {
-      for (let k = 0; k < BLOCK; k++) {
-        if (this.pool.get(off + k * BUCKET_INTS, SEEN) === 0) continue;
-        const i = (blk << BLOCK_BITS) + k;
-        if (i < first) first = i;
-        if (i > lastEvent) lastEvent = i;
-      }
-    }
+    forSeen(s.blocks, this.pool, (i) => {
+      if (i < first) first = i;
+      if (i > lastEvent) lastEvent = i;
+    });
     const last = Math.max(first, Math.min(lastEvent, Math.floor((now - this.base) / this.width)));
     const w = this.width;
     let tw = 0;
