@@ -183,7 +183,6 @@ interface Pair {
 
 const W: number[] = [];
 
-
 function tol(r: number, dt: number, drift: number): number {
   return TICK_TOL + drift * r * Math.abs(dt) + r * JITTER;
 }
@@ -270,8 +269,8 @@ export class ClockDetector implements Detector {
   }
 
   /** a connection's (client, server) and (server, client) pairs, remembered by its tracker slot
-   *  until the slot holds another connection: its SYN, FINs and end need them, one lookup each */
-  /** per tracker slot and direction: the pair's index + 1 (0: none) */
+   *  until the slot holds another connection: its SYN, FINs and end need them, one lookup each.
+   *  Per slot and direction: the pair's index + 1 (0: none) */
   private slotPair = [new Int32Array(1024), new Int32Array(1024)];
   /** the connection id each slot's pairs belong to (ids start at 1: 0 is none) */
   private slotConn = [new Uint32Array(1024), new Uint32Array(1024)];
@@ -699,8 +698,13 @@ export class ClockDetector implements Detector {
         if ((this.multi(k) && this.nConns(k) >= 3) || f[k * FN + T1]! >= limit || f[k * FN + LAST]! - p.tRef >= limit) continue;
         if (this.retire(p, k)) dropMulti = true;
       }
-      if (dropMulti) p.multi = p.multi.filter((k) => (this.ci[k * IN + FLAGS]! & LIVE) !== 0);
+      if (dropMulti) this.pruneMulti(p);
     }
+  }
+
+  /** the pair's multi-tuple clocks without those retired */
+  private pruneMulti(p: Pair): void {
+    p.multi = p.multi.filter((k) => (this.ci[k * IN + FLAGS]! & LIVE) !== 0);
   }
 
   /** fold one clock into the pair's counters; true when it was a (weak) multi-tuple clock */
@@ -740,7 +744,7 @@ export class ClockDetector implements Detector {
       if (this.multi(k)) continue;
       if (this.retire(p, k)) dropMulti = true;
     }
-    if (dropMulti) p.multi = p.multi.filter((k) => (this.ci[k * IN + FLAGS]! & LIVE) !== 0);
+    if (dropMulti) this.pruneMulti(p);
   }
 
   private rateOf(k: number): number {
@@ -794,12 +798,9 @@ export class ClockDetector implements Detector {
     const rates = [...rateCount.keys()].sort((a, b) => a - b);
 
     // clocks rows: host clocks first, then the others (singles capped)
-    const rows: { row: ClockRow; k: number }[] = [];
-    let n = 0;
-    const push = (k: number): void => {
-      const s = this.summary(k);
-      rows.push({ row: { srcIp: p.src, dstIp: p.dst, clock: ++n, rateHz: s.rate, measuredHz: s.measured, offset: s.offset, connections: s.ids, firstTs: s.firstTs, lastTs: s.lastTs }, k });
-    };
+    const rows: ClockRow[] = [];
+    const row = (s: SingleSummary): ClockRow => ({ srcIp: p.src, dstIp: p.dst, clock: rows.length + 1, rateHz: s.rate, measuredHz: s.measured, offset: s.offset, connections: s.ids, firstTs: s.firstTs, lastTs: s.lastTs });
+    const push = (k: number): void => void rows.push(row(this.summary(k)));
     for (const k of hostClocks) push(k);
     // the other clocks: at most MAX_SINGLE_ROWS rows per pair (the finding details count them all)
     let singleRows = 0;
@@ -809,13 +810,13 @@ export class ClockDetector implements Detector {
     }
     for (const s of p.keptSingles) {
       if (singleRows++ >= MAX_SINGLE_ROWS) break;
-      rows.push({ row: { srcIp: p.src, dstIp: p.dst, clock: ++n, rateHz: s.rate, measuredHz: s.measured, offset: s.offset, connections: s.ids, firstTs: s.firstTs, lastTs: s.lastTs }, k: -1 });
+      rows.push(row(s));
     }
     for (const k of singles) {
       if (singleRows++ >= MAX_SINGLE_ROWS) break;
       push(k);
     }
-    for (const r of rows) out.clock(r.row);
+    for (const r of rows) out.clock(r);
 
     const mixed = hostClocks.length === 1 && singleClocks - sameTuple >= Math.max(2, 0.1 * p.conns);
     const nat = hostClocks.length >= 2 || rates.length >= 2 || mixed;
@@ -823,17 +824,21 @@ export class ClockDetector implements Detector {
     const dropDetails = drops.map((d) => ({ ...d }));
     if (nat) {
       const hosts = Math.max(hostClocks.length + (mixed ? 1 : 0), rates.length);
-      const clockInfo = hostClocks.map((k, i) => ({
-        clock: i + 1,
-        rate_hz: this.rateOf(k),
-        measured_hz: this.cf[k * FN + MEAS]! > 0 ? round(this.cf[k * FN + MEAS]!, 3) : null,
-        offset: rows[i]!.row.offset,
-        connections: this.idsOf(k).slice().sort((a, b) => a - b).slice(0, 1000),
-        connection_count: this.nConns(k),
-        client_ports: this.portsOf(k).slice().sort((a, b) => a - b),
-        first_ts: round(this.firstTs(k)),
-        last_ts: round(this.cf[k * FN + LAST]!),
-      }));
+      // the host clocks are the first rows
+      const clockInfo = hostClocks.map((k, i) => {
+        const r = rows[i]!;
+        return {
+          clock: r.clock,
+          rate_hz: r.rateHz,
+          measured_hz: r.measuredHz,
+          offset: r.offset,
+          connections: r.connections.slice(0, 1000),
+          connection_count: this.nConns(k),
+          client_ports: this.portsOf(k).slice().sort((a, b) => a - b),
+          first_ts: round(r.firstTs),
+          last_ts: round(r.lastTs),
+        };
+      });
       const frames = frameList(...hostClocks.flatMap((k) => this.synsOf(k).slice(0, 3)), ...drops.slice(0, 5).map((d) => d.frame));
       const ports = hostClocks.flatMap((k) => this.portsOf(k)).slice(0, 64);
       const isClientSide = p.asClient >= p.asServer;
