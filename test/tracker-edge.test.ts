@@ -28,3 +28,34 @@ describe('tracker edge cases', () => {
     expect(conns.every((c) => c.syn_count === 2)).toBe(true);
   });
 });
+
+describe('end of capture', () => {
+  it('the connections still held are released in id order (rows append to the store; detectors see them in that order)', async () => {
+    const { readCaptures } = await import('../src/reader/index.ts');
+    const { PacketDecoder } = await import('../src/decode/index.ts');
+    const { Segment } = await import('../src/decode/segment.ts');
+    const { Tracker } = await import('../src/tracker/tracker.ts');
+    const ended: number[] = [];
+    let finishing = false;
+    const atFinish: number[] = [];
+    const tracker = new Tracker({ timeWait: 60, idleTimeout: 300, firstId: 1 }, {
+      onSegment() {},
+      onReuse() {},
+      onConnEnd(c) {
+        ended.push(c.id);
+        if (finishing) atFinish.push(c.id);
+      },
+    });
+    const dec = new PacketDecoder();
+    const seg = new Segment();
+    await readCaptures([path.join(repoRoot, 'captures/findings/port-exhaustion.pcap')], (f) => {
+      if (dec.decode(f, seg)) tracker.push(seg);
+    });
+    finishing = true;
+    tracker.finish();
+    // the capture ends with its connections in TIME-WAIT: all of them are released here
+    expect(atFinish.length).toBeGreaterThanOrEqual(10);
+    expect(atFinish).toEqual([...atFinish].sort((a, b) => a - b));
+    expect(new Set(ended).size).toBe(ended.length);
+  });
+});
