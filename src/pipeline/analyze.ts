@@ -16,6 +16,7 @@ import type { AnalysisOptions, Detector, FindingSink } from '../detect/types.js'
 import { createDetectors } from '../detect/index.js';
 import { linkTypeName } from '../decode/linktypes.js';
 import { VERSION } from '../version.js';
+import { capYoungGeneration, limitHeapGrowth } from './heap.js';
 
 // The tracker, the detectors and the store read connection fields through accessors over
 // typed-array pages (tracker/connection.ts). Under V8's default budget (920 bytes of bytecode
@@ -63,6 +64,7 @@ export function captureKey(paths: string[]): string {
 
 export async function analyze(params: AnalyzeParams): Promise<AnalyzeResult> {
   const t0 = performance.now();
+  limitHeapGrowth();
   const store = new StoreClient();
   try {
     await store.open(params.dbPath, captureKey(params.paths));
@@ -116,7 +118,10 @@ export async function analyze(params: AnalyzeParams): Promise<AnalyzeResult> {
       },
       {
         signal: params.signal,
-        onProgress: onProgress ? (p) => onProgress({ ...p, openConnections: tracker.open }) : undefined,
+        onProgress: (p) => {
+          capYoungGeneration();
+          onProgress?.({ ...p, openConnections: tracker.open });
+        },
       },
     );
     const interrupted = params.signal?.aborted ?? false;
