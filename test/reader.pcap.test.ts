@@ -1,7 +1,8 @@
 // Classic pcap reader: byte orders, ns magic, versions, link-type field, timestamps,
 // damage, chunk boundaries, gzip, multi-file merge.
 import { describe, it, expect, beforeAll } from 'vitest';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
@@ -9,6 +10,7 @@ import { readCaptures, CaptureOpenError } from '../src/reader/index.ts';
 import { collect } from './helpers/collect.ts';
 import { pcapFile, realRecords, type Rec } from './helpers/craft.ts';
 import { formatsDir, hasTool } from './helpers/env.ts';
+import { generateCapture } from '../src/bench/gen.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'twr-pcap-'));
 let n = 0;
@@ -252,5 +254,26 @@ describe('several files are one timeline', () => {
     expect(c.res.damage?.file).toBe(bad);
     expect(c.res.files[0].damaged).toBeNull();
     expect(c.res.files[1].damaged).toMatch(/frame 2/);
+  });
+});
+
+describe('progress', () => {
+  it('counts on-disk bytes, compressed ones for gzip, so that it never passes the file size', async () => {
+    const plain = path.join(dir, 'progress.pcap');
+    generateCapture(plain, { packets: 200_000, seed: 5 });
+    const gz = path.join(dir, 'progress.pcap.gz');
+    writeFileSync(gz, gzipSync(readFileSync(plain)));
+    for (const file of [plain, gz]) {
+      const seen: { bytesRead: number; totalBytes: number | null }[] = [];
+      await readCaptures([file], () => {}, { onProgress: (p) => seen.push({ bytesRead: p.bytesRead, totalBytes: p.totalBytes }) });
+      const size = statSync(file).size;
+      // 37 MB plain, 7-8 MB compressed: at least one report before the last
+      expect(seen.length, file).toBeGreaterThanOrEqual(2);
+      for (const p of seen) {
+        expect(p.totalBytes).toBe(size);
+        expect(p.bytesRead).toBeLessThanOrEqual(size);
+      }
+      expect(seen.at(-1)!.bytesRead).toBe(size);
+    }
   });
 });

@@ -71,6 +71,10 @@ export class FileReader {
   damage: CaptureError | null = null;
   /** bytes pulled from the source (decompressed) */
   bytesIn = 0;
+  /** on-disk bytes read so far (compressed ones for gzip) */
+  get bytesOnDisk(): number {
+    return this.src.consumed();
+  }
   private readonly chunk: number;
   /** the other chunk, and the read into it (at HEADROOM) that is under way */
   private spare: Uint8Array;

@@ -70,7 +70,7 @@ export async function readCaptures(
   const progress = (): void => {
     if (!opts.onProgress) return;
     let bytesRead = 0;
-    for (const r of readers) bytesRead += r.bytesIn;
+    for (const r of readers) bytesRead += r.bytesOnDisk;
     if (bytesRead >= st.nextProgress) {
       st.nextProgress = bytesRead + PROGRESS_EVERY;
       opts.onProgress({ bytesRead, totalBytes, frames: st.frames });
@@ -114,7 +114,7 @@ export async function readCaptures(
   }
   if (opts.onProgress) {
     let bytesRead = 0;
-    for (const r of readers) bytesRead += r.bytesIn;
+    for (const r of readers) bytesRead += r.bytesOnDisk;
     opts.onProgress({ bytesRead, totalBytes, frames: st.frames });
   }
   return { files, frames: st.frames, damage };

@@ -14,13 +14,20 @@ export interface ByteSource {
   readonly gzip: boolean;
   /** on-disk size when known */
   readonly size: number | null;
+  /** on-disk bytes consumed so far (compressed ones for gzip: comparable with size) */
+  consumed(): number;
 }
 
 export class FileSource implements ByteSource {
   readonly gzip = false;
+  private pos = 0;
   constructor(private fh: FileHandle, readonly size: number | null) {}
+  consumed(): number {
+    return this.pos;
+  }
   async read(buf: Uint8Array, off: number, len: number): Promise<number> {
     const { bytesRead } = await this.fh.read(buf, off, len, null);
+    this.pos += bytesRead;
     return bytesRead;
   }
   async close(): Promise<void> {
@@ -33,8 +40,13 @@ export class StreamSource implements ByteSource {
   private cur: Buffer | null = null;
   private curOff = 0;
   private done = false;
-  constructor(stream: AsyncIterable<Buffer>, readonly gzip: boolean, readonly size: number | null, private onClose?: () => void) {
+  private out = 0;
+  /** `raw`: on-disk bytes read so far, when the stream decompresses a file */
+  constructor(stream: AsyncIterable<Buffer>, readonly gzip: boolean, readonly size: number | null, private onClose?: () => void, private readonly raw?: () => number) {
     this.it = stream[Symbol.asyncIterator]();
+  }
+  consumed(): number {
+    return this.raw ? this.raw() : this.out;
   }
   async read(buf: Uint8Array, off: number, len: number): Promise<number> {
     while (this.cur === null || this.curOff >= this.cur.length) {
@@ -50,6 +62,7 @@ export class StreamSource implements ByteSource {
     const n = Math.min(len, this.cur.length - this.curOff);
     buf.set(this.cur.subarray(this.curOff, this.curOff + n), off);
     this.curOff += n;
+    this.out += n;
     return n;
   }
   async close(): Promise<void> {
@@ -94,7 +107,7 @@ export async function openSource(path: string): Promise<ByteSource> {
     if (bytesRead === 2 && head[0] === 0x1f && head[1] === 0x8b) {
       await fh.close();
       const rs = createReadStream(path, { highWaterMark: FILE_HWM });
-      return new StreamSource(gunzip(rs), true, st.size, () => rs.destroy());
+      return new StreamSource(gunzip(rs), true, st.size, () => rs.destroy(), () => rs.bytesRead);
     }
     return new FileSource(fh, st.isFile() ? st.size : null);
   } catch (e) {

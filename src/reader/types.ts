@@ -47,6 +47,7 @@ export interface CaptureFileInfo {
 }
 
 export interface ReadProgress {
+  /** on-disk bytes read (compressed ones for a gzip file) */
   bytesRead: number;
   /** sum of on-disk file sizes when known (not for stdin) */
   totalBytes: number | null;
