@@ -92,7 +92,12 @@ export async function analyze(params: AnalyzeParams): Promise<AnalyzeResult> {
         },
         onConnEnd(conn: Conn): void {
           for (const d of endDetectors) d.onConnEnd!(conn);
-          store.writeConn(conn);
+          // a row written ahead is rewritten whole if anything in it changed (rare: a packet
+          // after the close, or the end came otherwise than expected)
+          if (!conn.earlyRowCurrent) store.writeConn(conn, conn.earlyFrame === 0);
+        },
+        onConnEarly(conn: Conn): void {
+          store.writeConn(conn, true);
         },
       },
     );
@@ -120,6 +125,7 @@ export async function analyze(params: AnalyzeParams): Promise<AnalyzeResult> {
         signal: params.signal,
         onProgress: (p) => {
           capYoungGeneration();
+          if (p.totalBytes) tracker.estimateEnd(p.bytesRead / p.totalBytes);
           onProgress?.({ ...p, openConnections: tracker.open });
         },
       },

@@ -116,9 +116,10 @@ export class StoreClient {
     this.worker.postMessage(m);
   }
 
-  writeConn(c: Conn): void {
+  /** `isNew`: false when the row replaces one written earlier for the same connection */
+  writeConn(c: Conn, isNew = true): void {
     layoutConn(this.connNums, this.connTexts, this.connRows, c);
-    this.connectionsWritten++;
+    if (isNew) this.connectionsWritten++;
     if (++this.connRows === CONN_BATCH) this.flushConns();
   }
 

@@ -27,13 +27,13 @@ const SIDE_BOOL = ['seqKnown', 'ackKnown', 'finAckedPeerFin', 'tsRecentValid', '
 const CONN_F64 = ['startSec', 'start', 'endSec', 'end', 'handshakeAckTs'] as const;
 /** stored as NaN, read as null */
 const CONN_NULLABLE = ['timeWaitStart', 'timeWaitEnd', 'reuseGap', 'handshakeRtt', 'prevId', 'supersededAt'] as const;
-const CONN_I32 = ['cport', 'sport', 'ipVersion', 'startNsec', 'endNsec', 'histSeen', 'histLen', 'h0', 'h1', 'h2', 'h3', 'h4', 'h5', 'liveIndex'] as const;
+const CONN_I32 = ['cport', 'sport', 'ipVersion', 'startNsec', 'endNsec', 'histSeen', 'histLen', 'h0', 'h1', 'h2', 'h3', 'h4', 'h5', 'liveIndex', 'earlyEnums'] as const;
 /** history letters kept in the page (4 per int32 in h0..h5); longer histories continue in a string */
 const HIST_INLINE = 24;
 const H0 = CONN_I32.indexOf('h0');
 const HLEN = CONN_I32.indexOf('histLen');
 const HIST_CODES: number[] = [];
-const CONN_U32 = ['c0', 'c1', 'c2', 'c3', 's0', 's1', 's2', 's3', 'firstFrame', 'lastFrame', 'rstFrame', 'lastAckFrame', 'id'] as const;
+const CONN_U32 = ['c0', 'c1', 'c2', 'c3', 's0', 's1', 's2', 's3', 'firstFrame', 'lastFrame', 'rstFrame', 'lastAckFrame', 'id', 'earlyFrame'] as const;
 const CONN_BOOL = ['orientationGuessed', 'flipped', 'finished', 'timeWaitEstimated', 'pooled'] as const;
 
 export type CloseKind = 'fin' | 'simultaneous' | 'rst' | 'fin-rst' | 'refused' | 'half-close' | 'open' | 'unanswered';
@@ -342,6 +342,22 @@ export class Conn {
   declare endReason: EndReason;
   declare finished: boolean;
 
+  /** the frame after which the connection's row was written ahead of its end (see Tracker
+   *  writeEarly), 0 if it was not; and the enum fields that row holds */
+  declare earlyFrame: number;
+  declare earlyEnums: number;
+
+  /** the row written ahead of the end still holds: no packet since, same derived fields */
+  get earlyRowCurrent(): boolean {
+    return this.earlyFrame !== 0 && this.earlyFrame === this.lastFrame && this.earlyEnums === this.i[this.io + ENUM_AT];
+  }
+
+  /** note that the row was written now, with the fields derived as they stand */
+  markEarlyRow(): void {
+    this.earlyFrame = this.lastFrame;
+    this.earlyEnums = this.i[this.io + ENUM_AT]!;
+  }
+
   swapSides(): void {
     const t = this.client;
     this.client = this.server;
@@ -380,6 +396,14 @@ export interface ReuseStep {
 export function finishConn(c: Conn, now: number, timeWait: number, reason: EndReason): void {
   if (c.finished) return;
   c.finished = true;
+  deriveEnd(c, now, timeWait, reason);
+}
+
+/** the derived fields as they would be if the connection ended now for `reason` (finishConn;
+ *  also for a row written ahead of the end, when they can still change). With no further
+ *  packet, only the enum fields end_reason, client_state and server_state depend on
+ *  `now` and `reason`: the others follow from the fields packets set. */
+export function deriveEnd(c: Conn, now: number, timeWait: number, reason: EndReason): void {
   c.endReason = reason;
   const cl = c.client;
   const sv = c.server;

@@ -4,7 +4,7 @@
 
 import { ACK, FIN, RST, SYN, Segment } from '../decode/segment.js';
 import { formatAddr } from '../decode/format.js';
-import { Conn, ReuseStep, Side, ZState, finishConn } from './connection.js';
+import { Conn, ReuseStep, Side, ZState, deriveEnd, finishConn } from './connection.js';
 import { seqAfter, seqDiff, seqGE } from './seq.js';
 
 export interface TrackerOptions {
@@ -22,8 +22,12 @@ export interface ConnSink {
   /** a new incarnation of a 4-tuple whose previous incarnation was still in memory has
    *  shown what became of its first SYN (trail complete); `prev` is finished */
   onReuse(conn: Conn, prev: Conn): void;
-  /** the connection is finished and leaves memory */
+  /** the connection is finished and leaves memory. If its row was written ahead
+   *  (onConnEarly), `conn.earlyRowCurrent` says whether that row still holds */
   onConnEnd(conn: Conn): void;
+  /** a closed connection expected to stay in memory until the capture ends: its row, derived
+   *  as if the capture ended at the tracker's `endEstimate`, can be written now */
+  onConnEarly?(conn: Conn): void;
 }
 
 export interface TrackerStats {
@@ -48,6 +52,10 @@ export class Tracker {
   private nextId: number;
   /** newest capture time seen (timestamps can step back between interfaces/files) */
   now = 0;
+  /** earliest capture time seen */
+  private first = Infinity;
+  /** capture time at which the input is expected to end (estimateEnd), Infinity = unknown */
+  endEstimate = Infinity;
   private lastSweep = 0;
   private sinceSweep = 0;
   /** expiry candidates by whole second of capture time: a sweep only visits what may expire */
@@ -70,6 +78,7 @@ export class Tracker {
     this.stats.segments++;
     const ts = seg.ts;
     if (ts > this.now) this.now = ts;
+    if (ts < this.first) this.first = ts;
     // the wheel makes a sweep cheap; still, not per packet: once a second of capture time at most
     if (++this.sinceSweep >= 4096 && this.now - this.lastSweep >= 1) this.sweep();
 
@@ -123,6 +132,9 @@ export class Tracker {
     }
 
     update(target, tdir, seg);
+    if (this.endEstimate !== Infinity && target.closing && target.earlyFrame === 0 && !target.finished && settled(target) && this.expiry(target) > this.endEstimate) {
+      this.writeEarly(target);
+    }
 
     if (c.reuseTrail !== null && c.prev !== null) {
       const step: ReuseStep = {
@@ -133,6 +145,24 @@ export class Tracker {
     }
 
     this.sink.onSegment(seg, target, tdir);
+  }
+
+  /** the share of the input read so far (on-disk bytes, 0..1), from which the capture's end
+   *  is extrapolated in capture time; connections whose TIME-WAIT reaches past it are written
+   *  when they close instead of all at once at the end (a capture shorter than TIME-WAIT holds
+   *  every connection until then, and the store would do all its work after the last packet) */
+  estimateEnd(fraction: number): void {
+    if (!(fraction > 0) || this.first === Infinity) this.endEstimate = Infinity;
+    else if (fraction >= 1) this.endEstimate = this.now;
+    else this.endEstimate = this.now + ((this.now - this.first) * (1 - fraction)) / fraction;
+  }
+
+  private writeEarly(c: Conn): void {
+    const sink = this.sink;
+    if (sink.onConnEarly === undefined) return;
+    deriveEnd(c, this.endEstimate, this.opts.timeWait, 'capture-end');
+    c.markEarlyRow();
+    sink.onConnEarly(c);
   }
 
   /** end of capture: every connection still in memory is finished and written */
@@ -345,6 +375,13 @@ export class Tracker {
     if (b === undefined) this.wheel.set(k, (b = []));
     b.push(c);
   }
+}
+
+/** nothing more is expected of the connection: a RST, or both FINs acknowledged */
+function settled(c: Conn): boolean {
+  const cl = c.client;
+  const sv = c.server;
+  return cl.rstFrame !== 0 || sv.rstFrame !== 0 || (cl.finAckedFrame !== 0 && sv.finAckedFrame !== 0);
 }
 
 /** the segment was sent by c's client (both endpoints of c are the segment's, in some order) */

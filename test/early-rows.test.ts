@@ -1,0 +1,133 @@
+// Rows written ahead of a connection's end (Tracker.endEstimate / onConnEarly) must leave the
+// store exactly as writing every row at the end does: a row written early is kept only while
+// nothing in it changed, otherwise it is written again (INSERT OR REPLACE).
+import { spawnSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readdirSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { readCaptures } from '../src/reader/index.ts';
+import { PacketDecoder } from '../src/decode/index.ts';
+import { Segment } from '../src/decode/segment.ts';
+import { Tracker } from '../src/tracker/tracker.ts';
+import type { Conn } from '../src/tracker/connection.ts';
+import { CONN_SLOTS, CONN_TEXTS, layoutConn } from '../src/store/writer.ts';
+import { StoreClient } from '../src/store/client.ts';
+import { analyze } from '../src/pipeline/analyze.ts';
+import { generateCapture } from '../src/bench/gen.ts';
+import { repoRoot } from './helpers/env.ts';
+
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'twscope-early-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+function captureFiles(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of readdirSync(dir)) {
+    const p = path.join(dir, e);
+    if (statSync(p).isDirectory()) out.push(...captureFiles(p));
+    else if (/\.(pcap|pcapng)(\.gz)?$/.test(e)) out.push(p);
+  }
+  return out.sort();
+}
+
+function row(c: Conn): string {
+  const nums = new Float64Array(CONN_SLOTS);
+  const texts: string[] = new Array<string>(CONN_TEXTS).fill('');
+  layoutConn(nums, texts, 0, c);
+  return JSON.stringify([texts, Array.from(nums, (v) => (Number.isNaN(v) ? 'NaN' : v))]);
+}
+
+/** the rows a store would hold, keyed by id, with the tracker's end estimated at `estimate` (or never) */
+async function rows(file: string, estimate: number | null): Promise<{ rows: Map<number, string>; early: number; rewritten: number; end: number }> {
+  const table = new Map<number, string>();
+  let early = 0;
+  let rewritten = 0;
+  const t = new Tracker(
+    { timeWait: 60, idleTimeout: 300, firstId: 1 },
+    {
+      onSegment() {},
+      onReuse() {},
+      onConnEarly(c) {
+        early++;
+        expect(table.has(c.id)).toBe(false);
+        table.set(c.id, row(c));
+      },
+      onConnEnd(c) {
+        if (c.earlyRowCurrent) {
+          expect(table.get(c.id)).toBe(row(c));
+          return;
+        }
+        if (c.earlyFrame !== 0) rewritten++;
+        table.set(c.id, row(c));
+      },
+    },
+  );
+  if (estimate !== null) t.endEstimate = estimate;
+  const d = new PacketDecoder();
+  const s = new Segment();
+  await readCaptures([file], (f) => {
+    if (d.decode(f, s)) t.push(s);
+  });
+  t.finish();
+  return { rows: table, early, rewritten, end: t.now };
+}
+
+describe('rows written ahead of the end', () => {
+  const files = captureFiles(path.join(repoRoot, 'captures'));
+
+  it('give the same rows as writing at the end, on every bundled capture, whatever the estimated end', async () => {
+    expect(files.length).toBeGreaterThan(30);
+    let early = 0;
+    let rewritten = 0;
+    let kept = 0;
+    for (const f of files) {
+      const base = await rows(f, null);
+      expect(base.early, f).toBe(0);
+      // everything closed written at once (-Infinity), the real end, and a wrong guess halfway
+      for (const estimate of [-Infinity, base.end, base.end - 30]) {
+        const r = await rows(f, estimate);
+        expect([...r.rows.entries()].sort((a, b) => a[0] - b[0]), `${f} at ${estimate}`).toEqual([...base.rows.entries()].sort((a, b) => a[0] - b[0]));
+        early += r.early;
+        rewritten += r.rewritten;
+        kept += r.early - r.rewritten;
+      }
+    }
+    // both paths are taken: rows that held, and rows written again (a packet after the close,
+    // a new incarnation, an end that came otherwise than estimated)
+    expect(kept).toBeGreaterThan(100);
+    expect(rewritten).toBeGreaterThan(10);
+    expect(early).toBe(kept + rewritten);
+  });
+
+  it('through the store: the same connections table as from stdin (no size, no estimate), with most rows written ahead', async () => {
+    // 200 k packets over about 8 s of capture time: every connection is still in its TIME-WAIT window at the end
+    const file = path.join(tmp, 'short.pcap');
+    generateCapture(file, { packets: 200_000, seed: 7 });
+    const opts = { timeWait: 60, msl: 30, portLow: 32768, portHigh: 60999, idleTimeout: 300 };
+    const spy = vi.spyOn(StoreClient.prototype, 'writeConn');
+    const a = await analyze({ paths: [file], dbPath: path.join(tmp, 'a.db'), packets: false, options: opts });
+    const calls = spy.mock.calls.length;
+    const ahead = spy.mock.calls.filter(([c]) => (c as Conn).earlyFrame !== 0).length;
+    spy.mockRestore();
+    expect(a.connections).toBeGreaterThan(15_000);
+    // one write per connection when nothing changed after the close
+    expect(calls).toBeGreaterThanOrEqual(a.connections);
+    expect(ahead).toBeGreaterThan(a.connections / 2);
+
+    // the same capture on stdin (no size known, so no estimate): every row is written at the end
+    const fd = openSync(file, 'r');
+    const cli = spawnSync(process.execPath, [path.join(repoRoot, 'bin/twscope.js'), 'analyze', '-', '--db', path.join(tmp, 'b.db')], { stdio: [fd, 'pipe', 'pipe'], encoding: 'utf8' });
+    closeSync(fd);
+    expect(cli.status, cli.stderr).toBe(0);
+    const rowsOf = (db: string): unknown[] => {
+      const d = new Database(db, { readonly: true });
+      const r = d.prepare('SELECT * FROM connections ORDER BY id').raw().all();
+      d.close();
+      return r;
+    };
+    const ra = rowsOf(path.join(tmp, 'a.db'));
+    expect(ra).toHaveLength(a.connections);
+    expect(ra).toEqual(rowsOf(path.join(tmp, 'b.db')));
+  });
+});
