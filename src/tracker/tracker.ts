@@ -56,6 +56,8 @@ export class Tracker {
   private first = Infinity;
   /** capture time at which the input is expected to end (estimateEnd), Infinity = unknown */
   endEstimate = Infinity;
+  /** rows written ahead, and those of them written again at the connection's end */
+  readonly early = { written: 0, rewritten: 0, off: false };
   private lastSweep = 0;
   private sinceSweep = 0;
   /** expiry candidates by whole second of capture time: a sweep only visits what may expire */
@@ -152,7 +154,7 @@ export class Tracker {
    *  when they close instead of all at once at the end (a capture shorter than TIME-WAIT holds
    *  every connection until then, and the store would do all its work after the last packet) */
   estimateEnd(fraction: number): void {
-    if (!(fraction > 0) || this.first === Infinity) this.endEstimate = Infinity;
+    if (!(fraction > 0) || this.first === Infinity || this.early.off) this.endEstimate = Infinity;
     else if (fraction >= 1) this.endEstimate = this.now;
     else this.endEstimate = this.now + ((this.now - this.first) * (1 - fraction)) / fraction;
   }
@@ -160,6 +162,15 @@ export class Tracker {
   private writeEarly(c: Conn): void {
     const sink = this.sink;
     if (sink.onConnEarly === undefined) return;
+    // the estimate keeps missing (timestamps that jump, a rate that changes a lot): a row
+    // written twice costs more than writing it at the end, so stop
+    const e = this.early;
+    if (e.rewritten > 1000 && e.rewritten * 4 > e.written) {
+      e.off = true;
+      this.endEstimate = Infinity;
+      return;
+    }
+    e.written++;
     deriveEnd(c, this.endEstimate, this.opts.timeWait, 'capture-end');
     c.markEarlyRow();
     sink.onConnEarly(c);
@@ -311,6 +322,7 @@ export class Tracker {
     if (prev === null) return;
     c.prev = null;
     finishConn(prev, this.now, this.opts.timeWait, 'superseded');
+    if (prev.earlyFrame !== 0 && !prev.earlyRowCurrent) this.early.rewritten++;
     if (c.reuseTrail !== null) this.sink.onReuse(c, prev);
     this.sink.onConnEnd(prev);
     prev.free();
@@ -320,6 +332,7 @@ export class Tracker {
   private release(c: Conn, reason: 'capture-end' | 'expired'): void {
     if (c.prev !== null) this.releasePrev(c);
     finishConn(c, this.now, this.opts.timeWait, reason);
+    if (c.earlyFrame !== 0 && !c.earlyRowCurrent) this.early.rewritten++;
     this.sink.onConnEnd(c);
     c.free();
   }
