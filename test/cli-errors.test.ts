@@ -7,6 +7,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { corpusDir, hasCorpus, repoRoot } from './helpers/env.ts';
+import { generateCapture } from '../src/bench/gen.ts';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'twscope-cli-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -140,6 +141,37 @@ describe('a reader that stops early', () => {
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
       expect(r.ms).toBeLessThan(20_000);
+    }
+  }, 60_000);
+
+  it('query and packets wait for a reader that is slow: memory stays bounded, and they stop when it goes', async () => {
+    // a parent process's pipe is a socket, written asynchronously: output not yet taken was
+    // queued in memory (256 MB after 3 s here), and query noticed the reader had gone only
+    // when its 200 million rows were all queued (164 s)
+    const db = path.join(tmp, 'slow.db');
+    expect(tw('analyze', path.join(repoRoot, 'captures/teardown/client-closes-first.pcap'), '--db', db, '-q').code).toBe(0);
+    const cap = path.join(tmp, 'slow.pcap');
+    generateCapture(cap, { packets: 300_000, seed: 11 });
+    const sql = 'WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 200000000) SELECT x FROM n';
+    for (const args of [['query', db, sql, '--format', 'csv'], ['packets', cap]]) {
+      const p = spawn(process.execPath, [path.join(repoRoot, 'bin/twscope.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      p.stdout.pause();
+      await new Promise((r) => setTimeout(r, 2500));
+      const rssMB = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p.pid}/status`, 'utf8'))![1]) / 1024;
+      p.stdout.destroy();
+      // gone 10 s later: killed, so that a failing run leaves no process behind
+      const code = await new Promise<number | string | null>((r) => {
+        const late = setTimeout(() => {
+          p.kill('SIGKILL');
+          r('still running 10 s after the reader went away');
+        }, 10_000);
+        p.on('close', (c) => {
+          clearTimeout(late);
+          r(c);
+        });
+      });
+      expect(rssMB, args[0]).toBeLessThan(150);
+      expect(code, args[0]).toBe(0);
     }
   }, 60_000);
 

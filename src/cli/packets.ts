@@ -69,10 +69,26 @@ class Out {
   flush(): void {
     if (this.parts.length === 0) return;
     if (process.stdout.errored) this.gone.abort();
-    else process.stdout.write(this.parts.join(''));
+    else if (!process.stdout.write(this.parts.join(''))) this.behind = true;
     this.parts = [];
     this.size = 0;
   }
+  /** stdout has more queued than it takes (a socket is written asynchronously): hold reading
+   *  back until it drains, or the whole output would wait in memory */
+  private behind = false;
+  pace = (): Promise<void> | undefined => {
+    if (!this.behind) return undefined;
+    this.behind = false;
+    const out = process.stdout;
+    if (out.errored || out.destroyed) return undefined;
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        out.off('drain', done).off('error', done).off('close', done);
+        resolve();
+      };
+      out.on('drain', done).on('error', done).on('close', done);
+    });
+  };
 }
 
 async function runPackets(paths: string[], opts: PacketsOptions): Promise<void> {
@@ -150,7 +166,7 @@ async function runPackets(paths: string[], opts: PacketsOptions): Promise<void> 
 
   let res;
   try {
-    res = await readCaptures(paths, sink, { signal: ac.signal });
+    res = await readCaptures(paths, sink, { signal: ac.signal, pace: out.pace });
   } catch (e) {
     if (e instanceof CaptureOpenError) throw new UserError(e.message);
     throw e;

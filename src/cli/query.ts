@@ -21,7 +21,7 @@ Examples:
   twscope query cap.twscope.db "SELECT * FROM findings WHERE severity = 'critical'" -f ndjson | jq .summary
   twscope schema    # tables, views and every column explained`,
     )
-    .action((dbPath: string, sql: string, o: { format: Format }) => {
+    .action(async (dbPath: string, sql: string, o: { format: Format }) => {
       if (!fs.existsSync(dbPath)) throw new UserError(`${dbPath}: no such file`);
       let db: Database.Database;
       try {
@@ -40,7 +40,7 @@ Examples:
         if (!stmt.reader) throw new UserError('the store is opened read-only: only statements that return rows (SELECT, PRAGMA, WITH ...) are allowed');
         const cols = stmt.columns().map((c) => c.name);
         try {
-          printRows(stmt, cols, o.format);
+          await printRows(stmt, cols, o.format);
         } catch (err) {
           if (err instanceof UserError) throw err;
           throw new UserError(`SQL error: ${(err as Error).message}`);
@@ -70,40 +70,76 @@ function csvCell(v: unknown): string {
   return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
-function printRows(stmt: Database.Statement, cols: string[], format: Format): void {
-  const out = process.stdout;
+/** Output in 64 KB pieces that waits whenever stdout has more queued than it takes: a socket
+ *  (a parent process's pipe) is written asynchronously, and a loop that never waited queued the
+ *  whole result in memory and never saw that the reader had gone. */
+class Output {
+  private buf = '';
+  constructor(private readonly out: NodeJS.WriteStream) {}
+  /** the reader has gone (`| head`): stop producing rows */
+  get gone(): boolean {
+    return this.out.errored !== null || this.out.destroyed;
+  }
+  async write(s: string): Promise<void> {
+    this.buf += s;
+    if (this.buf.length >= 1 << 16) await this.flush();
+  }
+  async flush(): Promise<void> {
+    if (this.buf === '' || this.gone) return;
+    const ok = this.out.write(this.buf);
+    this.buf = '';
+    if (!ok && !this.gone) {
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          this.out.off('drain', done).off('error', done).off('close', done);
+          resolve();
+        };
+        this.out.on('drain', done).on('error', done).on('close', done);
+      });
+    }
+  }
+}
+
+async function printRows(stmt: Database.Statement, cols: string[], format: Format): Promise<void> {
+  const out = new Output(process.stdout);
   stmt.raw(true).safeIntegers(true);
   const rows = stmt.iterate() as IterableIterator<unknown[]>;
-  // stop reading rows once the reader has gone (`| head`): a write failed with EPIPE
-  if (format === 'csv') {
-    out.write(cols.map(csvCell).join(',') + '\n');
-    for (const r of rows) {
-      if (out.errored) break;
-      out.write(r.map(csvCell).join(',') + '\n');
+  try {
+    // stop reading rows once the reader has gone (`| head`): a write failed with EPIPE
+    if (format === 'csv') {
+      await out.write(cols.map(csvCell).join(',') + '\n');
+      for (const r of rows) {
+        if (out.gone) break;
+        await out.write(r.map(csvCell).join(',') + '\n');
+      }
+      return;
     }
-    return;
-  }
-  if (format === 'ndjson' || format === 'json') {
-    let first = true;
-    if (format === 'json') out.write('[');
-    for (const r of rows) {
-      if (out.errored) break;
-      const o: Record<string, unknown> = {};
-      cols.forEach((c, i) => (o[c] = jsonValue(r[i])));
-      const s = JSON.stringify(o);
-      if (format === 'json') out.write((first ? '\n  ' : ',\n  ') + s);
-      else out.write(s + '\n');
-      first = false;
+    if (format === 'ndjson' || format === 'json') {
+      let first = true;
+      if (format === 'json') await out.write('[');
+      for (const r of rows) {
+        if (out.gone) break;
+        const o: Record<string, unknown> = {};
+        cols.forEach((c, i) => (o[c] = jsonValue(r[i])));
+        const s = JSON.stringify(o);
+        await out.write(format === 'json' ? (first ? '\n  ' : ',\n  ') + s : s + '\n');
+        first = false;
+      }
+      if (format === 'json') await out.write(first ? ']\n' : '\n]\n');
+      return;
     }
-    if (format === 'json') out.write(first ? ']\n' : '\n]\n');
-    return;
+    const all: string[][] = [];
+    for (const r of rows) all.push(r.map(cell));
+    const widths = cols.map((c, i) => Math.min(60, Math.max(c.length, ...all.map((r) => r[i]!.length))));
+    const fmt = (r: string[]): string => r.map((v, i) => (v.length > widths[i]! ? v.slice(0, widths[i]! - 1) + '…' : v.padEnd(widths[i]!))).join('  ').trimEnd();
+    await out.write(fmt(cols) + '\n');
+    await out.write(widths.map((w) => '-'.repeat(w)).join('  ') + '\n');
+    for (const r of all) {
+      if (out.gone) break;
+      await out.write(fmt(r) + '\n');
+    }
+    await out.write(`(${all.length} row${all.length === 1 ? '' : 's'})\n`);
+  } finally {
+    await out.flush();
   }
-  const all: string[][] = [];
-  for (const r of rows) all.push(r.map(cell));
-  const widths = cols.map((c, i) => Math.min(60, Math.max(c.length, ...all.map((r) => r[i]!.length))));
-  const fmt = (r: string[]): string => r.map((v, i) => (v.length > widths[i]! ? v.slice(0, widths[i]! - 1) + '…' : v.padEnd(widths[i]!))).join('  ').trimEnd();
-  out.write(fmt(cols) + '\n');
-  out.write(widths.map((w) => '-'.repeat(w)).join('  ') + '\n');
-  for (const r of all) out.write(fmt(r) + '\n');
-  out.write(`(${all.length} row${all.length === 1 ? '' : 's'})\n`);
 }

@@ -92,6 +92,7 @@ export async function readCaptures(
           n++;
         } else if (k === NEED) {
           st.frames = n;
+          if (opts.pace) await opts.pace();
           if (aborted()) break;
           await r.refill();
           progress();
@@ -99,7 +100,7 @@ export async function readCaptures(
       }
       st.frames = n;
     } else {
-      await merge(readers, sink, st, progress, aborted);
+      await merge(readers, sink, st, progress, aborted, opts.pace);
     }
   } finally {
     for (const r of readers) await r.close().catch(() => undefined);
@@ -121,12 +122,14 @@ export async function readCaptures(
 }
 
 /** advance a reader to its next record; false when it has none */
-async function advance(r: FileReader, aborted: () => boolean, progress: () => void): Promise<boolean> {
+async function advance(r: FileReader, aborted: () => boolean, progress: () => void, pace?: () => Promise<void> | undefined): Promise<boolean> {
   for (;;) {
     const k = r.next();
     if (k === FRAME) return true;
     if (k === NONPACKET) continue;
-    if (k !== NEED || aborted()) return false;
+    if (k !== NEED) return false;
+    if (pace) await pace();
+    if (aborted()) return false;
     await r.refill();
     progress();
   }
@@ -138,10 +141,11 @@ async function merge(
   st: { frames: number },
   progress: () => void,
   aborted: () => boolean,
+  pace?: () => Promise<void> | undefined,
 ): Promise<void> {
   const k = readers.length;
   const live = new Array<boolean>(k);
-  for (let i = 0; i < k; i++) live[i] = await advance(readers[i], aborted, progress);
+  for (let i = 0; i < k; i++) live[i] = await advance(readers[i], aborted, progress, pace);
   let n = 0;
   for (;;) {
     let best = -1;
@@ -165,13 +169,14 @@ async function merge(
     const nk = r.next();
     if (nk === FRAME) continue;
     if (nk === NONPACKET) {
-      live[best] = await advance(r, aborted, progress);
+      live[best] = await advance(r, aborted, progress, pace);
       continue;
     }
+    if (nk === NEED && pace) await pace();
     if (nk === NEED && !aborted()) {
       await r.refill();
       progress();
-      live[best] = await advance(r, aborted, progress);
+      live[best] = await advance(r, aborted, progress, pace);
     } else live[best] = false;
   }
 }

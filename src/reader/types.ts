@@ -59,6 +59,8 @@ export interface ReadOptions {
   onProgress?: (p: ReadProgress) => void;
   /** stop early (Ctrl-C): the reader returns what it has */
   signal?: AbortSignal;
+  /** awaited before each chunk is read: a consumer that cannot keep up holds reading back */
+  pace?: () => Promise<void> | undefined;
 }
 
 export interface ReadResult {
