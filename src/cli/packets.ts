@@ -59,6 +59,8 @@ Examples:
 class Out {
   private parts: string[] = [];
   private size = 0;
+  /** the last write was queued: stdout is behind */
+  private behind = false;
   /** aborted when the reader has gone (`| head`): reading the rest of the capture is pointless */
   constructor(private readonly gone: AbortController) {}
   push(s: string): void {
@@ -75,7 +77,6 @@ class Out {
   }
   /** stdout has more queued than it takes (a socket is written asynchronously): hold reading
    *  back until it drains, or the whole output would wait in memory */
-  private behind = false;
   pace = (): Promise<void> | undefined => {
     if (!this.behind) return undefined;
     this.behind = false;

@@ -69,8 +69,6 @@ export class FileReader {
   readonly frame: Frame & { tsDigits: number };
   readonly info: Required<CaptureFileInfo>;
   damage: CaptureError | null = null;
-  /** bytes pulled from the source (decompressed) */
-  bytesIn = 0;
   /** on-disk bytes read so far (compressed ones for gzip) */
   get bytesOnDisk(): number {
     return this.src.consumed();
@@ -166,7 +164,6 @@ export class FileReader {
         const n = await this.src.read(this.buf, this.end, Math.min(want, this.buf.length - this.end));
         if (n === 0) this.eof = true;
         this.end += n;
-        this.bytesIn += n;
       }
     } catch (e) {
       // a decompression or I/O error mid-file: keep what was read, stop here
@@ -189,7 +186,6 @@ export class FileReader {
     this.ahead = null;
     if (r.err !== null) throw r.err;
     if (r.n === 0) this.eof = true;
-    this.bytesIn += r.n;
     return r.n;
   }
 
