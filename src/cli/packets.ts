@@ -5,6 +5,7 @@ import { readCaptures, CaptureOpenError, type Frame } from '../reader/index.js';
 import { PacketDecoder, Segment } from '../decode/index.js';
 import { flagLetters, formatEpoch, formatIso, segDst, segSrc } from '../decode/format.js';
 import { UserError } from './errors.js';
+import { drained, readerGone } from './stdout.js';
 
 const COLUMNS = ['frame', 'time', 'src', 'sport', 'dst', 'dport', 'flags', 'seq', 'ack', 'win', 'len', 'tsval', 'tsecr'] as const;
 /** minimum widths for the text format; negative = left-aligned */
@@ -70,7 +71,7 @@ class Out {
   }
   flush(): void {
     if (this.parts.length === 0) return;
-    if (process.stdout.errored) this.gone.abort();
+    if (readerGone(process.stdout)) this.gone.abort();
     else if (!process.stdout.write(this.parts.join(''))) this.behind = true;
     this.parts = [];
     this.size = 0;
@@ -80,15 +81,7 @@ class Out {
   pace = (): Promise<void> | undefined => {
     if (!this.behind) return undefined;
     this.behind = false;
-    const out = process.stdout;
-    if (out.errored || out.destroyed) return undefined;
-    return new Promise<void>((resolve) => {
-      const done = (): void => {
-        out.off('drain', done).off('error', done).off('close', done);
-        resolve();
-      };
-      out.on('drain', done).on('error', done).on('close', done);
-    });
+    return drained(process.stdout);
   };
 }
 

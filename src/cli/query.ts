@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import { Command, Option } from 'commander';
 import fs from 'node:fs';
 import { UserError } from './errors.js';
+import { drained, readerGone } from './stdout.js';
 
 type Format = 'table' | 'csv' | 'json' | 'ndjson';
 
@@ -70,15 +71,14 @@ function csvCell(v: unknown): string {
   return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
-/** Output in 64 KB pieces that waits whenever stdout has more queued than it takes: a socket
- *  (a parent process's pipe) is written asynchronously, and a loop that never waited queued the
- *  whole result in memory and never saw that the reader had gone. */
+/** Output in 64 KB pieces that waits whenever stdout has more queued than it takes: a loop
+ *  that never waited queued the whole result in memory and never saw that the reader had gone. */
 class Output {
   private buf = '';
   constructor(private readonly out: NodeJS.WriteStream) {}
   /** the reader has gone (`| head`): stop producing rows */
   get gone(): boolean {
-    return this.out.errored !== null || this.out.destroyed;
+    return readerGone(this.out);
   }
   async write(s: string): Promise<void> {
     this.buf += s;
@@ -88,15 +88,7 @@ class Output {
     if (this.buf === '' || this.gone) return;
     const ok = this.out.write(this.buf);
     this.buf = '';
-    if (!ok && !this.gone) {
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          this.out.off('drain', done).off('error', done).off('close', done);
-          resolve();
-        };
-        this.out.on('drain', done).on('error', done).on('close', done);
-      });
-    }
+    if (!ok) await drained(this.out);
   }
 }
 
