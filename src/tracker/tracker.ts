@@ -25,8 +25,9 @@ export interface ConnSink {
   /** the connection is finished and leaves memory. If its row was written ahead
    *  (onConnEarly), `conn.earlyRowCurrent` says whether that row still holds */
   onConnEnd(conn: Conn): void;
-  /** a closed connection expected to stay in memory until the capture ends: its row, derived
-   *  as if the capture ended at the tracker's `endEstimate`, can be written now */
+  /** a connection has settled (RST, or both FINs acknowledged): its row, derived as if nothing
+   *  more happened (expired after TIME-WAIT, or held at the tracker's `endEstimate` if that
+   *  comes first), can be written now */
   onConnEarly?(conn: Conn): void;
 }
 
@@ -134,9 +135,7 @@ export class Tracker {
     }
 
     update(target, tdir, seg);
-    if (this.endEstimate !== Infinity && settled(target) && target.earlyFrame === 0 && !target.finished && this.expiry(target) > this.endEstimate) {
-      this.writeEarly(target);
-    }
+    if (this.endEstimate !== Infinity && settled(target) && target.earlyFrame === 0 && !target.finished) this.writeEarly(target);
 
     if (c.reuseTrail !== null && c.prev !== null) {
       const step: ReuseStep = {
@@ -150,9 +149,10 @@ export class Tracker {
   }
 
   /** the share of the input read so far (on-disk bytes, 0..1), from which the capture's end
-   *  is extrapolated in capture time; connections whose TIME-WAIT reaches past it are written
-   *  when they close instead of all at once at the end (a capture shorter than TIME-WAIT holds
-   *  every connection until then, and the store would do all its work after the last packet) */
+   *  is extrapolated in capture time. Known, it lets rows be written when their connections
+   *  close instead of a TIME-WAIT later (a capture shorter than TIME-WAIT holds every connection
+   *  to the end, and the store would do all its work after the last packet; a longer one left
+   *  the writer idle for its first TIME-WAIT and then gave it two connections' rows per close) */
   estimateEnd(fraction: number): void {
     if (!(fraction > 0) || this.first === Infinity || this.early.off) this.endEstimate = Infinity;
     else if (fraction >= 1) this.endEstimate = this.now;
@@ -171,7 +171,11 @@ export class Tracker {
       return;
     }
     e.written++;
-    deriveEnd(c, this.endEstimate, this.opts.timeWait, 'capture-end');
+    // as it will end if nothing more happens: expired at its expiry (a sweep releases it after
+    // that, and the states then depend on nothing later), or still held when the capture ends
+    const expiry = this.expiry(c);
+    if (expiry > this.endEstimate) deriveEnd(c, this.endEstimate, this.opts.timeWait, 'capture-end');
+    else deriveEnd(c, expiry, this.opts.timeWait, 'expired');
     c.markEarlyRow();
     sink.onConnEarly(c);
   }
