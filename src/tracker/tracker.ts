@@ -341,7 +341,10 @@ export class Tracker {
 
   /** finish a connection about to go to the sink, counting a row written ahead that no longer holds */
   private finishForRelease(c: Conn, reason: EndReason): void {
-    finishConn(c, this.now, this.opts.timeWait, reason);
+    // expiring as its row written ahead said, with no packet since: the fields stand as derived
+    // then (at its expiry, later than its TIME-WAIT's end; nothing else depends on the time)
+    if (reason === 'expired' && c.earlyFrame !== 0 && c.earlyFrame === c.lastFrame && c.endReason === 'expired') c.finished = true;
+    else finishConn(c, this.now, this.opts.timeWait, reason);
     if (c.earlyFrame !== 0 && !c.earlyRowCurrent) this.early.rewritten++;
   }
 
