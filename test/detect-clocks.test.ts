@@ -128,9 +128,22 @@ describe('nat-clock-collision on synthetic connections', () => {
     expect(info).toHaveLength(1);
     expect(info[0]!.severity).toBe('info');
     // the first SAMPLE_AFTER unrelated clocks are all clustered, then one connection in SAMPLE_EVERY
-    const d = info[0]!.details as { clocks: number; not_clustered_sampling: number };
+    const d = info[0]!.details as { clocks: number; not_clustered_sampling: number; rate_hz: number; rate_measured: boolean };
     expect(d.clocks).toBe(SAMPLE_AFTER + Math.ceil((300 - SAMPLE_AFTER) / SAMPLE_EVERY));
     expect(d.clocks + d.not_clustered_sampling).toBe(300);
+    // no connection lasts the second that measures a rate: the rate given is a guess, and says so
+    expect(d.rate_measured).toBe(false);
+  });
+
+  it('per-connection clocks on connections lasting over a second: the rate is measured', () => {
+    const r = rng(8);
+    const conns: Conn[] = [];
+    for (let i = 0; i < 40; i++) conns.push(conn('198.51.100.5', 32768 + i, T0 + i * 0.5, 1.5 + (r() % 100) / 100, 100, r()));
+    const info = run(conns).findings.filter((f) => f.kind === 'ts-per-connection');
+    expect(info).toHaveLength(1);
+    const d = info[0]!.details as { rate_hz: number; rate_measured: boolean };
+    expect(d.rate_measured).toBe(true);
+    expect(d.rate_hz).toBe(100);
   });
 
   it('stays bounded: random per-connection clocks over a long capture are folded into counters', () => {

@@ -874,6 +874,7 @@ export class ClockDetector implements Detector {
       return;
     }
     if (hostClocks.length === 0 && singleClocks >= 2 && rates.length <= 1) {
+      // measured by a connection lasting MEASURE_SPAN, else one clock's best candidate (a guess)
       const rate = rates[0] ?? (singles.length ? this.rateOf(singles[0]!) : null);
       const frames = frameList(...singles.slice(0, 5).flatMap((k) => this.synsOf(k).slice(0, 1)));
       out.finding({
@@ -893,6 +894,7 @@ export class ClockDetector implements Detector {
           clocks: singleClocks,
           clocks_shared_by_incarnations_of_one_4tuple: sameTuple,
           rate_hz: rate,
+          rate_measured: rates.length > 0,
           unclassified: p.unclassified,
           not_clustered_sampling: p.sampledOut,
           recycle_drop_count: p.dropCount,
