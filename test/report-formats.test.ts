@@ -124,6 +124,21 @@ describe.skipIf(!have('findings/reuse-refused.pcap') || !have('teardown/server-c
   });
 });
 
+describe.skipIf(!have('findings/nat-kernel-default.pcap'))('finding details', () => {
+  it('an empty list reads "none" and a flag "yes" or "no", in Markdown and HTML', () => {
+    const db = analyzeInto(dir, 'findings/nat-kernel-default.pcap');
+    // one of the two ts-per-connection findings has no tcp_tw_recycle drops; neither rate was measured
+    expect(query<{ n: number }>(db, "SELECT count(*) AS n FROM findings WHERE kind = 'ts-per-connection' AND json_array_length(details, '$.recycle_drops') = 0")[0]!.n).toBe(1);
+    const md = report(db, 'md');
+    expect(md).toContain('recycle_drops `none`');
+    expect(md).toContain('rate_measured `no`');
+    expect(md).not.toContain('``');
+    const html = report(db, 'html');
+    expect(html).toMatch(/recycle_drops <code>none<\/code>/);
+    expect(html).not.toContain('<code></code>');
+  });
+});
+
 // Each recommendation appears exactly when a finding of a kind that calls for it is in the
 // capture: captures with the finding, and controls without it.
 const CASES: { capture: string; present: string[]; absent: string[] }[] = [

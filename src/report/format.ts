@@ -39,6 +39,7 @@ function value(v: unknown): string {
   if (typeof v === 'number') return Number.isInteger(v) ? String(v) : String(Math.round(v * 1e6) / 1e6);
   if (typeof v === 'string') return v;
   if (Array.isArray(v)) {
+    if (v.length === 0) return 'none';
     if (v.every((x) => typeof x !== 'object' || x === null)) return v.length > 12 ? `${v.slice(0, 12).map(value).join(', ')}, ... (${v.length})` : v.map(value).join(', ');
     return `${v.length} item${v.length === 1 ? '' : 's'}`;
   }

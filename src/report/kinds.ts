@@ -29,7 +29,7 @@ export const KIND_INFO: Record<string, KindInfo> = {
   'ts-per-connection': {
     title: 'Timestamps randomized per connection',
     meaning: 'every connection from this address starts its TCP timestamps at its own offset (Linux since 4.10, FreeBSD, macOS): one host, not a NAT, and nothing to fix',
-    fields: ['peer', 'clocks', 'connections_with_timestamps', 'rate_hz', 'recycle_drop_count'],
+    fields: ['peer', 'clocks', 'connections_with_timestamps', 'rate_hz', 'rate_measured', 'recycle_drop_count'],
   },
   'port-exhaustion': {
     title: 'Ephemeral ports running out',
