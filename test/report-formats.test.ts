@@ -125,10 +125,14 @@ describe.skipIf(!have('findings/reuse-refused.pcap') || !have('teardown/server-c
 });
 
 describe.skipIf(!have('findings/nat-kernel-default.pcap'))('finding details', () => {
-  it('an empty list reads "none" and a flag "yes" or "no", in Markdown and HTML', () => {
+  it('ts-per-connection: dated within the capture; an empty list reads "none" and a flag "yes" or "no", in Markdown and HTML', () => {
     const db = analyzeInto(dir, 'findings/nat-kernel-default.pcap');
     // one of the two ts-per-connection findings has no tcp_tw_recycle drops; neither rate was measured
     expect(query<{ n: number }>(db, "SELECT count(*) AS n FROM findings WHERE kind = 'ts-per-connection' AND json_array_length(details, '$.recycle_drops') = 0")[0]!.n).toBe(1);
+    // dated from the pair's first connection, not from a whole second before the capture began
+    const when = query<{ ts: number; first: number }>(db, "SELECT f.ts AS ts, c.first_ts AS first FROM findings f JOIN captures c ON c.id = f.capture_id WHERE f.kind = 'ts-per-connection'");
+    expect(when).toHaveLength(2);
+    for (const w of when) expect(w.ts).toBeGreaterThanOrEqual(w.first);
     const md = report(db, 'md');
     expect(md).toContain('recycle_drops `none`');
     expect(md).toContain('rate_measured `no`');

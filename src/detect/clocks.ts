@@ -141,6 +141,8 @@ interface Pair {
   rev: Pair | null;
   ipVersion: 4 | 6;
   tRef: number;
+  /** earliest time a connection of the pair was seen (a SYN, a connection start or its first timestamp) */
+  tFirst: number;
   /** live clocks, oldest first */
   clusters: Set<number>;
   /** clocks by (rate, offset bucket): one handle, or a list when several share a key */
@@ -258,7 +260,7 @@ export class ClockDetector implements Detector {
     let p = bySrc.get(dst);
     if (p === undefined) {
       p = {
-        idx: this.pairs.length, src, dst, rev: null, ipVersion, tRef: Math.floor(t), clusters: new Set(), index: new Map(), multi: [], liveByRate: new Array(NR).fill(0),
+        idx: this.pairs.length, src, dst, rev: null, ipVersion, tRef: Math.floor(t), tFirst: t, clusters: new Set(), index: new Map(), multi: [], liveByRate: new Array(NR).fill(0),
         conns: 0, unclassified: 0, expiredSingles: 0, expiredConns: 0, expiredSameTuple: 0, expiredRates: new Array(NR).fill(0), keptSingles: [], weak: [], weakDropped: 0,
         expectedFalse: 0, remTsval: 0, remTime: 0, remFrame: 0, remValid: false, drops: [], dropCount: 0, dropsNoTs: 0, syns: 0, asClient: 0, asServer: 0, sampleTick: 0, sampledOut: 0, clustered: 0, newClocks: 0,
       };
@@ -427,6 +429,8 @@ export class ClockDetector implements Detector {
     this.pairT = s.firstTsTime;
     const p = this.connPair(c, s === c.client ? 0 : 1);
     p.conns++;
+    const seen = c.start < s.firstTsTime ? c.start : s.firstTsTime;
+    if (seen < p.tFirst) p.tFirst = seen;
     if (s === c.client) p.asClient++;
     else p.asServer++;
     if (s.firstTsval === 0 && s.lastTsval === 0) {
@@ -847,7 +851,7 @@ export class ClockDetector implements Detector {
       out.finding({
         kind: 'nat-clock-collision',
         severity: critical ? 'critical' : 'warning',
-        ts: hostClocks.length ? Math.min(...hostClocks.map((k) => this.firstTs(k))) : p.tRef,
+        ts: hostClocks.length ? Math.min(...hostClocks.map((k) => this.firstTs(k))) : p.tFirst,
         connectionId: null,
         relatedConnectionId: null,
         frames,
@@ -880,7 +884,7 @@ export class ClockDetector implements Detector {
       out.finding({
         kind: 'ts-per-connection',
         severity: 'info',
-        ts: p.tRef,
+        ts: p.tFirst,
         connectionId: null,
         relatedConnectionId: null,
         frames,
