@@ -85,6 +85,11 @@ describe('findings on captures/findings', () => {
         }
         if (e.kind === 'paws-violation' && e.facts) {
           for (const k of ['tsval', 'ts_recent', 'direction'] as const) if (k in e.facts) expect(f!.details[k], k).toEqual(e.facts[k]);
+          // the sender is Linux (1000 Hz): the time back follows, even measured past an old segment
+          if ('behind_s_at_1000Hz' in e.facts) {
+            expect(f!.details.clock_hz, 'clock_hz').toBe(1000);
+            expect(f!.details.time_back as number).toBeCloseTo(e.facts.behind_s_at_1000Hz as number, 2);
+          }
         }
       }
     });
