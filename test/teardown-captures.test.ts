@@ -99,3 +99,23 @@ for (const folder of ['teardown', 'findings']) {
     }
   });
 }
+
+// One connection captured on both sides of the router that dropped the client's last ACKs:
+// before the drop the ACKs are in the capture, yet the server's LAST-ACK lasted as long.
+describe.skipIf(!existsSync(path.join(repoRoot, 'captures/teardown/lost-last-ack-client-side.pcap')))('lost-last-ack seen from both sides', () => {
+  it('gives the same time in LAST-ACK whether the lost ACKs are in the capture or not', () => {
+    const stuck: Record<string, { t: number; lost: number }> = {};
+    for (const side of ['client', 'server']) {
+      const d = new Database(analyzeToDb(path.join(repoRoot, `captures/teardown/lost-last-ack-${side}-side.pcap`)), { readonly: true });
+      const rows = d.prepare("SELECT json_extract(details, '$.time_in_last_ack') AS t, json_extract(details, '$.acks_lost_after_capture_point') AS lost FROM findings WHERE kind = 'lost-last-ack'").all() as { t: number; lost: number }[];
+      d.close();
+      expect(rows, side).toHaveLength(1);
+      stuck[side] = rows[0]!;
+    }
+    expect(stuck.client!.lost).toBe(1);
+    expect(stuck.server!.lost).toBe(0);
+    // three FIN retransmissions (about 208, 208 and 440 ms apart): the same 0.85 s either side
+    expect(stuck.server!.t).toBeGreaterThan(0.8);
+    expect(Math.abs(stuck.client!.t - stuck.server!.t)).toBeLessThan(0.02);
+  });
+});

@@ -86,7 +86,11 @@ export class TeardownDetector implements Detector {
     const retrans = passive.finRetransFrames ?? [];
     const lastRetrans = retrans.length ? retrans[retrans.length - 1]! : passive.finFrame;
     const frames = frameList(active.finFrame, passive.finFrame, ...retrans, passive.finAckedFrame);
-    const stuck = acked ? passive.finAckedTs - passive.finTs : c.end - passive.finTs;
+    // an ACK of the FIN seen here before the last retransmission was lost past the capture point
+    // (captured at the active closer's side): LAST-ACK lasted until the active closer's last
+    // segment, the ACK that answered the last retransmission, not until the first ACK seen
+    const lostPastCapture = acked && lastRetrans > passive.finAckedFrame && active.lastTs > passive.finAckedTs;
+    const stuck = lostPastCapture ? active.lastTs - passive.finTs : acked ? passive.finAckedTs - passive.finTs : c.end - passive.finTs;
     this.out.finding({
       kind: 'lost-last-ack',
       severity: acked ? 'info' : 'warning',
@@ -97,7 +101,11 @@ export class TeardownDetector implements Detector {
       host: passiveName === 'server' ? c.serverIp : c.clientIp,
       summary:
         `The ${passiveName} of ${tupleText(c)} sent its FIN ${passive.finCount} times: the ${c.activeCloser}'s last ACK did not reach it, ` +
-        (acked ? `so it stayed in LAST-ACK for ${secs(stuck)} until an ACK finally arrived.` : `and no ACK of it is in the capture (it stayed in LAST-ACK at least ${secs(stuck)}).`),
+        (lostPastCapture
+          ? `although the capture shows it (lost after the capture point), so it stayed in LAST-ACK for ${secs(stuck)} until an ACK finally arrived.`
+          : acked
+            ? `so it stayed in LAST-ACK for ${secs(stuck)} until an ACK finally arrived.`
+            : `and no ACK of it is in the capture (it stayed in LAST-ACK at least ${secs(stuck)}).`),
       details: {
         passive_closer: passiveName,
         fin_transmissions: passive.finCount,
@@ -107,6 +115,7 @@ export class TeardownDetector implements Detector {
         acked_frame: passive.finAckedFrame || null,
         last_ack_frame: c.lastAckFrame || null,
         time_in_last_ack: round(stuck),
+        acks_lost_after_capture_point: lostPastCapture,
       },
       wiresharkFilter: framesFilter(frames),
     });

@@ -39,7 +39,7 @@ export const KIND_INFO: Record<string, KindInfo> = {
   'lost-last-ack': {
     title: 'Last ACK lost',
     meaning: "the side that closed second never got the final ACK and had to send its FIN again, staying in LAST-ACK meanwhile",
-    fields: ['passive_closer', 'fin_transmissions', 'fin_frame', 'retransmission_frames', 'acked_frame', 'time_in_last_ack'],
+    fields: ['passive_closer', 'fin_transmissions', 'fin_frame', 'retransmission_frames', 'acked_frame', 'time_in_last_ack', 'acks_lost_after_capture_point'],
   },
   'abortive-close': {
     title: 'Connections reset instead of closed',
