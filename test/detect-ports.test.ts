@@ -62,6 +62,7 @@ describe('port arithmetic', () => {
     expect(pe[0]!.severity).toBe('warning');
     expect(d.range).toBe(28232);
     expect(d.rate).toBeCloseTo(480, 0);
+    expect(d.burst).toBe(false);
     expect(d.projected_time_wait).toBeGreaterThanOrEqual(28232);
     expect(d.peak_time_wait).toBeGreaterThanOrEqual(23900);
     expect(d.peak_time_wait).toBeLessThanOrEqual(24000);
@@ -179,6 +180,11 @@ describe('real captures', () => {
     expect(d.peak_time_wait).toBe(facts.max_time_wait);
     expect(d.range).toBe(facts.ports);
     expect(d.connections).toBe(facts.connections_ok);
+    // the 16 connections closed within a few ms: a burst, from which no rate is projected
+    expect(d.burst).toBe(true);
+    expect(d.rate_window).toBeLessThan(0.01);
+    expect(d.rate).toBeNull();
+    expect(d.projected_time_wait).toBeNull();
     // the ports the capture shows are the ones the scenario used
     const ports = (db.prepare('SELECT DISTINCT client_port AS p FROM connections ORDER BY p').all() as { p: number }[]).map((r) => r.p);
     expect(ports).toEqual(facts.client_ports_used);

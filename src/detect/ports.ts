@@ -431,7 +431,8 @@ export class PortDetector implements Detector {
       const projected = st.twRate * Math.min(L, st.meanTimeWait);
       const critical = st.peak >= range || st.peakUse >= range;
       const near = st.peak >= NEAR * range;
-      const trend = projected >= range && st.windowSeconds >= 1;
+      const burst = st.windowSeconds < 1;
+      const trend = projected >= range && !burst;
       if (!critical && !near && !trend) continue;
       flaggedHosts.add(s.host);
       const svc = s.ipVersion === 6 ? `[${s.serverIp}]:${s.serverPort}` : `${s.serverIp}:${s.serverPort}`;
@@ -475,10 +476,12 @@ export class PortDetector implements Detector {
           port_high: this.opts.portHigh,
           time_wait_len: L,
           mean_time_wait: round(st.meanTimeWait, 3),
-          rate: rate,
+          // a span under a second is a burst: a rate over it (16 closes in 2 ms: 7,537/s) projects nothing
+          rate: burst ? null : rate,
           new_connections_rate: round(st.synRate, 1),
-          rate_window: st.windowSeconds,
-          projected_time_wait: Math.round(projected),
+          rate_window: round(st.windowSeconds, 6),
+          burst,
+          projected_time_wait: burst ? null : Math.round(projected),
           max_sustainable_rate: round(maxRate, 1),
           share_of_range: round(st.peak / range, 4),
           connections: s.connections,
