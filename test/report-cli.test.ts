@@ -78,4 +78,10 @@ describe.skipIf(!fs.existsSync(capture(cap)))('report command', () => {
     const c = twscope(['analyze', capture(cap), '--db', path.join(dir, 's.db'), '--no-progress'], { env: { FORCE_COLOR: '1', NO_COLOR: '' } });
     expect(c.stdout).toContain('\x1b[');
   });
+
+  it('the summary counts in words: one connection, several packets', () => {
+    const one = twscope(['analyze', capture('teardown/simultaneous-close.pcap'), '--db', path.join(dir, 'one.db'), '--no-progress'], { env: { NO_COLOR: '1' } });
+    expect(one.code, one.stderr).toBe(0);
+    expect(one.stdout.split('\n')[1]).toMatch(/^ {2}11 packets, 11 TCP segments, 1 connection, 0\.995 s$/);
+  });
 });

@@ -111,13 +111,15 @@ export function useColor(stream: NodeJS.WriteStream): boolean {
 }
 
 const n = (v: number): string => v.toLocaleString('en-US');
+/** a count and its noun, singular for one */
+const count = (v: number, noun: string, style: (x: string) => string = (x) => x): string => `${style(n(v))} ${v === 1 ? noun : noun + 's'}`;
 
 export function renderSummaryText(s: Summary, st: Style): string {
   const lines: string[] = [];
   const dur = s.duration === null ? '' : `, ${s.duration.toFixed(s.duration < 10 ? 3 : 1)} s`;
   const sevStyle = (sev: string, text = sev): string => (sev === 'critical' ? st.red(text) : sev === 'warning' ? st.yellow(text) : st.dim(text));
   lines.push(`${st.bold('twscope')}  ${s.path.split('\n').join(' + ')}`);
-  lines.push(`  ${n(s.packets)} packets, ${n(s.tcp_segments)} TCP segments, ${st.bold(n(s.connections))} connections${dur}`);
+  lines.push(`  ${count(s.packets, 'packet')}, ${count(s.tcp_segments, 'TCP segment')}, ${count(s.connections, 'connection', st.bold)}${dur}`);
   if (s.damaged) lines.push(`  ${st.red('damaged:')} ${s.damaged}`);
   // the verdict first: the worst finding in one sentence, with where to look
   const w = s.worst;
