@@ -1,11 +1,11 @@
 // Tracker edge cases on real captures.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { repoRoot } from './helpers/env.ts';
+import { corpusDir, repoRoot } from './helpers/env.ts';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'twscope-edge-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -57,5 +57,36 @@ describe('end of capture', () => {
     expect(atFinish.length).toBeGreaterThanOrEqual(10);
     expect(atFinish).toEqual([...atFinish].sort((a, b) => a - b));
     expect(new Set(ended).size).toBe(ended.length);
+  });
+});
+
+// A capture that holds every frame of the teardown three or four times (the same timestamp and
+// TSval): copies are not FIN retransmissions, and no LAST-ACK was lost (public capture, Zeek's tests)
+const sshDups = path.join(corpusDir, 'zeek__tcp__ssh-dups.pcap');
+describe.skipIf(!existsSync(sshDups))('duplicated frames', () => {
+  it('a FIN captured three times is one transmission, and no lost-last-ack', () => {
+    const db = path.join(tmp, 'ssh-dups.db');
+    execFileSync(process.execPath, [path.join(repoRoot, 'bin/twscope.js'), 'analyze', sshDups, '--db', db, '-q']);
+    const d = new Database(db, { readonly: true });
+    const c = d.prepare('SELECT client_fin_count AS cf, server_fin_count AS sf, close_kind AS k FROM connections').all();
+    const lost = d.prepare("SELECT count(*) AS n FROM findings WHERE kind = 'lost-last-ack'").get() as { n: number };
+    d.close();
+    expect(c).toEqual([{ cf: 1, sf: 1, k: 'fin' }]);
+    expect(lost.n).toBe(0);
+  });
+});
+
+// A public capture where an old timestamp arrives on a bare ACK: the finding reads 'An ACK'
+const sllOversized = path.join(corpusDir, 'gopacket__linux_sll_oversized_addr.pcapng');
+describe.skipIf(!existsSync(sllOversized))('PAWS on an ACK', () => {
+  it('names it with the right article', () => {
+    const db = path.join(tmp, 'sll-oversized.db');
+    execFileSync(process.execPath, [path.join(repoRoot, 'bin/twscope.js'), 'analyze', sllOversized, '--db', db, '-q']);
+    const d = new Database(db, { readonly: true });
+    const rows = d.prepare("SELECT summary FROM findings WHERE kind = 'paws-violation'").all() as { summary: string }[];
+    d.close();
+    expect(rows.length).toBeGreaterThan(0);
+    expect(rows.some((r) => r.summary.startsWith('An ACK from the client of '))).toBe(true);
+    expect(rows.every((r) => /^(An ACK|A segment of \d+ bytes|A reset) from the /.test(r.summary))).toBe(true);
   });
 });

@@ -81,7 +81,8 @@ export class PawsDetector implements Detector {
       linux_drop: linuxDrop,
       nth: snd.pawsViolations,
     };
-    const kindText = rst ? 'reset' : seg.payloadLen > 0 ? `${seg.payloadLen}-byte segment` : 'ACK';
+    // (an article that fits: 'An ACK', and a byte count read aloud can start with a vowel)
+    const kindText = rst ? 'A reset' : seg.payloadLen > 0 ? `A segment of ${seg.payloadLen} bytes` : 'An ACK';
     const verdict = linuxDrop
       ? 'Linux drops it (counted as PAWSEstab) and answers with a duplicate ACK'
       : rst
@@ -97,7 +98,7 @@ export class PawsDetector implements Detector {
       relatedConnectionId: null,
       frames,
       host: dir === 0 ? c.clientIp : c.serverIp,
-      summary: `A ${kindText} from the ${from} of ${tupleText(c)} carries a timestamp ${back} ticks (about ${secs(timeBack)}) older than one the ${dir === 0 ? 'server' : 'client'} already saw: RFC 7323 ${rfcDrop ? 'says drop it' : 'exempts it'}; ${verdict}.`,
+      summary: `${kindText} from the ${from} of ${tupleText(c)} carries a timestamp ${back} ticks (about ${secs(timeBack)}) older than one the ${dir === 0 ? 'server' : 'client'} already saw: RFC 7323 ${rfcDrop ? 'says drop it' : 'exempts it'}; ${verdict}.`,
       details,
       wiresharkFilter: framesFilter(frames),
     });

@@ -40,6 +40,8 @@ export interface TrackerStats {
 }
 
 const TRAIL_MAX = 24;
+/** two copies of one segment in a capture are this close in time (s) */
+const DUP_SECONDS = 0.001;
 /** how far (bytes) a segment may sit from a side's sequence space and still belong to it */
 const SEQ_SLACK = 1 << 22;
 
@@ -502,6 +504,10 @@ function update(c: Conn, dir: 0 | 1, seg: Segment): void {
   const seq = seg.seq;
   const ts = seg.ts;
 
+  // the same FIN captured again (a tap that duplicates, or one frame seen on two interfaces):
+  // within a millisecond of this side's previous segment, with its TSval. Not a transmission
+  // (a retransmitted FIN waits at least a retransmission timeout and carries a newer TSval)
+  const finCopy = fin && me.finFrame !== 0 && ts - me.lastTs < DUP_SECONDS && (!seg.hasTs || (me.tsSeen && seg.tsval === me.lastTsval));
   me.pkts++;
   me.bytes += len;
   me.lastFrame = seg.frame;
@@ -610,7 +616,7 @@ function update(c: Conn, dir: 0 | 1, seg: Segment): void {
         // each FIN left before the other arrived: both sides go through CLOSING to TIME-WAIT
         c.activeCloser = 'both';
       }
-    } else if (finSeq === me.finSeq) {
+    } else if (finSeq === me.finSeq && !finCopy) {
       me.finCount++;
       if (me.finRetransFrames === null) me.finRetransFrames = [];
       if (me.finRetransFrames.length < 16) me.finRetransFrames.push(seg.frame);
