@@ -46,6 +46,14 @@ const DRIFT = 0.02;
 const DRIFT_MATCH = 0.005;
 /** tolerance: relative rate error once the rate is measured over MEASURE_SPAN */
 const DRIFT_MEASURED = 0.002;
+/** host clocks that one clock continued at its nominal rate reaches within this share of the
+ *  rate over the time between them are one clock (coarse ticks, a sender or capture clock a few
+ *  per cent off: on public captures, one sender's clock split in four, its offsets drifting
+ *  20-33 ticks/s at 1000 Hz). Two hosts' boot-time offsets fall that close by chance about once in
+ *  a million pairs of clocks a minute apart */
+const MERGE_DRIFT = 0.05;
+/** host clocks compared pairwise at most (the comparison is quadratic) */
+const MAX_MERGE = 256;
 /** seconds between when a TSval is taken and when the capture timestamps the segment (variation) */
 const JITTER = 0.002;
 /** samples spanning this long (s) measure a rate */
@@ -773,6 +781,51 @@ export class ClockDetector implements Detector {
     };
   }
 
+  /** each host clock's host (0, 1, ...) in order of first appearance: clocks that are one clock a
+   *  little off its nominal rate share one (MERGE_DRIFT) */
+  private driftGroups(ks: number[]): number[] {
+    const parent = ks.map((_, i) => i);
+    const find = (i: number): number => {
+      while (parent[i] !== i) i = parent[i] = parent[parent[i]!]!;
+      return i;
+    };
+    const n = Math.min(ks.length, MAX_MERGE);
+    for (let i = 0; i < n; i++) {
+      for (let j = i + 1; j < n; j++) {
+        // at either clock's rate: a rate taken from short connections only is a guess (a coarse,
+        // irregular clock can fit 300 Hz over 0.15 s and 1000 Hz over minutes)
+        const ra = this.rateOf(ks[i]!);
+        const rb = this.rateOf(ks[j]!);
+        if (this.continues(ks[i]!, ks[j]!, ra) || (rb !== ra && this.continues(ks[i]!, ks[j]!, rb))) parent[find(j)] = find(i);
+      }
+    }
+    const id = new Map<number, number>();
+    return ks.map((_, i) => {
+      const root = find(i);
+      let g = id.get(root);
+      if (g === undefined) id.set(root, (g = id.size));
+      return g;
+    });
+  }
+
+  /** clock b lies on clock a's line continued at rate r, within MERGE_DRIFT of r over the time
+   *  between their nearest samples (clocks at the same time must agree to a few ticks) */
+  private continues(a: number, b: number, r: number): boolean {
+    const f = this.cf;
+    let dt = Infinity;
+    let dv = 0;
+    for (const [ta, va] of [[T0, V0], [T1, V1]] as const) {
+      for (const [tb, vb] of [[T0, V0], [T1, V1]] as const) {
+        const d = f[b * FN + tb]! - f[a * FN + ta]!;
+        if (Math.abs(d) < Math.abs(dt)) {
+          dt = d;
+          dv = f[b * FN + vb]! - f[a * FN + va]!;
+        }
+      }
+    }
+    return Math.abs(wrap(dv - r * dt)) <= TICK_TOL + MERGE_DRIFT * r * Math.abs(dt) + 2 * r * JITTER;
+  }
+
   finish(out: FindingSink): void {
     const pairs = [...this.pairs].sort((a, b) => (a.src < b.src ? -1 : a.src > b.src ? 1 : a.dst < b.dst ? -1 : a.dst > b.dst ? 1 : 0));
     for (const p of pairs) this.finishPair(p, out);
@@ -822,17 +875,32 @@ export class ClockDetector implements Detector {
     }
     for (const r of rows) out.clock(r);
 
-    const mixed = hostClocks.length === 1 && singleClocks - sameTuple >= Math.max(2, 0.1 * p.conns);
-    const nat = hostClocks.length >= 2 || rates.length >= 2 || mixed;
+    // host clocks that are one drifting clock count as one host
+    const group = this.driftGroups(hostClocks);
+    const hostGroups = hostClocks.length === 0 ? 0 : Math.max(...group) + 1;
+    // one host clock next to per-connection clocks is a second host, unless those clocks lie on
+    // the host clock's line too (the same drifting clock, its connections missed by the tighter match)
+    let onHostLine = 0;
+    if (hostGroups === 1) {
+      onHostLine = singles.filter((k) => this.nConns(k) <= 1 && hostClocks.some((h) => this.continues(h, k, this.rateOf(h)))).length;
+      // clocks already folded into counters: their summary's offset at the same rate
+      const lines = hostClocks.map((h) => this.summary(h));
+      const near = (x: SingleSummary): boolean =>
+        lines.some((h) => h.rate === x.rate && Math.abs(wrap(x.offset - h.offset)) <= TICK_TOL + MERGE_DRIFT * x.rate * Math.min(Math.abs(x.firstTs - h.firstTs), Math.abs(x.firstTs - h.lastTs)) + 2 * x.rate * JITTER);
+      onHostLine += p.keptSingles.filter((x) => x.ids.length <= 1 && near(x)).length;
+    }
+    const mixed = hostGroups === 1 && singleClocks - sameTuple - onHostLine >= Math.max(2, 0.1 * p.conns);
+    const nat = hostGroups >= 2 || rates.length >= 2 || mixed;
     const drops = p.drops;
     const dropDetails = drops.map((d) => ({ ...d }));
     if (nat) {
-      const hosts = Math.max(hostClocks.length + (mixed ? 1 : 0), rates.length);
+      const hosts = Math.max(hostGroups + (mixed ? 1 : 0), rates.length);
       // the host clocks are the first rows
       const clockInfo = hostClocks.map((k, i) => {
         const r = rows[i]!;
         return {
           clock: r.clock,
+          host: group[i]! + 1,
           rate_hz: r.rateHz,
           measured_hz: r.measuredHz,
           offset: r.offset,
@@ -847,7 +915,7 @@ export class ClockDetector implements Detector {
       const ports = hostClocks.flatMap((k) => this.portsOf(k)).slice(0, 64);
       const isClientSide = p.asClient >= p.asServer;
       const critical = p.dropCount > 0;
-      const why = hostClocks.length >= 2 ? `${hostClocks.length} different TCP timestamp clocks` : rates.length >= 2 ? `timestamp clocks ticking at different rates (${rates.join(', ')} Hz)` : 'one shared timestamp clock next to per-connection clocks';
+      const why = hostGroups >= 2 ? `${hostGroups} different TCP timestamp clocks` : rates.length >= 2 ? `timestamp clocks ticking at different rates (${rates.join(', ')} Hz)` : 'one shared timestamp clock next to per-connection clocks';
       out.finding({
         kind: 'nat-clock-collision',
         severity: critical ? 'critical' : 'warning',
@@ -862,10 +930,11 @@ export class ClockDetector implements Detector {
         details: {
           hosts,
           peer: p.dst,
-          reason: hostClocks.length >= 2 ? 'several-clocks' : rates.length >= 2 ? 'several-rates' : 'shared-and-per-connection-clocks',
+          reason: hostGroups >= 2 ? 'several-clocks' : rates.length >= 2 ? 'several-rates' : 'shared-and-per-connection-clocks',
           rates_hz: rates,
           clocks: clockInfo,
           other_clocks: singleClocks,
+          drifting_clocks_merged: hostClocks.length - hostGroups,
           connections_with_timestamps: p.conns,
           unclassified: p.unclassified,
           recycle_drops: dropDetails,
