@@ -10,9 +10,10 @@ import { corpusDir, repoRoot } from './helpers/env.ts';
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'twscope-edge-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
+/** `capture`: under the repository, or an absolute path (the corpus) */
 function analyze(capture: string): Database.Database {
   const db = path.join(tmp, path.basename(capture) + '.db');
-  execFileSync(process.execPath, [path.join(repoRoot, 'bin/twscope.js'), 'analyze', path.join(repoRoot, capture), '--db', db, '-q']);
+  execFileSync(process.execPath, [path.join(repoRoot, 'bin/twscope.js'), 'analyze', path.resolve(repoRoot, capture), '--db', db, '-q']);
   return new Database(db, { readonly: true });
 }
 
@@ -65,9 +66,7 @@ describe('end of capture', () => {
 const sshDups = path.join(corpusDir, 'zeek__tcp__ssh-dups.pcap');
 describe.skipIf(!existsSync(sshDups))('duplicated frames', () => {
   it('a FIN captured three times is one transmission, and no lost-last-ack', () => {
-    const db = path.join(tmp, 'ssh-dups.db');
-    execFileSync(process.execPath, [path.join(repoRoot, 'bin/twscope.js'), 'analyze', sshDups, '--db', db, '-q']);
-    const d = new Database(db, { readonly: true });
+    const d = analyze(sshDups);
     const c = d.prepare('SELECT client_fin_count AS cf, server_fin_count AS sf, close_kind AS k FROM connections').all();
     const lost = d.prepare("SELECT count(*) AS n FROM findings WHERE kind = 'lost-last-ack'").get() as { n: number };
     d.close();
@@ -80,9 +79,7 @@ describe.skipIf(!existsSync(sshDups))('duplicated frames', () => {
 const sllOversized = path.join(corpusDir, 'gopacket__linux_sll_oversized_addr.pcapng');
 describe.skipIf(!existsSync(sllOversized))('PAWS on an ACK', () => {
   it('names it with the right article', () => {
-    const db = path.join(tmp, 'sll-oversized.db');
-    execFileSync(process.execPath, [path.join(repoRoot, 'bin/twscope.js'), 'analyze', sllOversized, '--db', db, '-q']);
-    const d = new Database(db, { readonly: true });
+    const d = analyze(sllOversized);
     const rows = d.prepare("SELECT summary FROM findings WHERE kind = 'paws-violation'").all() as { summary: string }[];
     d.close();
     expect(rows.length).toBeGreaterThan(0);

@@ -197,6 +197,12 @@ function tol(r: number, dt: number, drift: number): number {
   return TICK_TOL + drift * r * Math.abs(dt) + r * JITTER;
 }
 
+/** how far (ticks) one clock's line, continued at rate r for dt seconds, may miss another's and
+ *  still be the same clock (MERGE_DRIFT) */
+function mergeTol(r: number, dt: number): number {
+  return TICK_TOL + MERGE_DRIFT * r * Math.abs(dt) + 2 * r * JITTER;
+}
+
 function wrap(x: number): number {
   return x - Math.round(x / TWO32) * TWO32;
 }
@@ -823,7 +829,7 @@ export class ClockDetector implements Detector {
         }
       }
     }
-    return Math.abs(wrap(dv - r * dt)) <= TICK_TOL + MERGE_DRIFT * r * Math.abs(dt) + 2 * r * JITTER;
+    return Math.abs(wrap(dv - r * dt)) <= mergeTol(r, dt);
   }
 
   finish(out: FindingSink): void {
@@ -886,7 +892,7 @@ export class ClockDetector implements Detector {
       // clocks already folded into counters: their summary's offset at the same rate
       const lines = hostClocks.map((h) => this.summary(h));
       const near = (x: SingleSummary): boolean =>
-        lines.some((h) => h.rate === x.rate && Math.abs(wrap(x.offset - h.offset)) <= TICK_TOL + MERGE_DRIFT * x.rate * Math.min(Math.abs(x.firstTs - h.firstTs), Math.abs(x.firstTs - h.lastTs)) + 2 * x.rate * JITTER);
+        lines.some((h) => h.rate === x.rate && Math.abs(wrap(x.offset - h.offset)) <= mergeTol(x.rate, Math.min(Math.abs(x.firstTs - h.firstTs), Math.abs(x.firstTs - h.lastTs))));
       onHostLine += p.keptSingles.filter((x) => x.ids.length <= 1 && near(x)).length;
     }
     const mixed = hostGroups === 1 && singleClocks - sameTuple - onHostLine >= Math.max(2, 0.1 * p.conns);

@@ -67,16 +67,23 @@ export async function readCaptures(
 
   const readers = sources.map((s, i) => new FileReader(s, paths[i] === '-' ? '(stdin)' : paths[i], i, opts.chunkSize));
   const st = { frames: 0, nextProgress: PROGRESS_EVERY };
+  const bytesOnDisk = (): number => readers.reduce((sum, r) => sum + r.bytesOnDisk, 0);
   const progress = (): void => {
     if (!opts.onProgress) return;
-    let bytesRead = 0;
-    for (const r of readers) bytesRead += r.bytesOnDisk;
+    const bytesRead = bytesOnDisk();
     if (bytesRead >= st.nextProgress) {
       st.nextProgress = bytesRead + PROGRESS_EVERY;
       opts.onProgress({ bytesRead, totalBytes, frames: st.frames });
     }
   };
-  const aborted = (): boolean => opts.signal?.aborted === true;
+  /** the next chunk of r, once a slow consumer has caught up (pace); false when stopped (Ctrl-C) */
+  const refill: Refill = async (r) => {
+    if (opts.pace) await opts.pace();
+    if (opts.signal?.aborted === true) return false;
+    await r.refill();
+    progress();
+    return true;
+  };
 
   try {
     if (readers.length === 1) {
@@ -92,15 +99,12 @@ export async function readCaptures(
           n++;
         } else if (k === NEED) {
           st.frames = n;
-          if (opts.pace) await opts.pace();
-          if (aborted()) break;
-          await r.refill();
-          progress();
+          if (!(await refill(r))) break;
         } else break;
       }
       st.frames = n;
     } else {
-      await merge(readers, sink, st, progress, aborted, opts.pace);
+      await merge(readers, sink, st, refill);
     }
   } finally {
     for (const r of readers) await r.close().catch(() => undefined);
@@ -113,39 +117,27 @@ export async function readCaptures(
       break;
     }
   }
-  if (opts.onProgress) {
-    let bytesRead = 0;
-    for (const r of readers) bytesRead += r.bytesOnDisk;
-    opts.onProgress({ bytesRead, totalBytes, frames: st.frames });
-  }
+  if (opts.onProgress) opts.onProgress({ bytesRead: bytesOnDisk(), totalBytes, frames: st.frames });
   return { files, frames: st.frames, damage };
 }
 
+/** reads a reader's next chunk; false when reading stops */
+type Refill = (r: FileReader) => Promise<boolean>;
+
 /** advance a reader to its next record; false when it has none */
-async function advance(r: FileReader, aborted: () => boolean, progress: () => void, pace?: () => Promise<void> | undefined): Promise<boolean> {
+async function advance(r: FileReader, refill: Refill): Promise<boolean> {
   for (;;) {
     const k = r.next();
     if (k === FRAME) return true;
     if (k === NONPACKET) continue;
-    if (k !== NEED) return false;
-    if (pace) await pace();
-    if (aborted()) return false;
-    await r.refill();
-    progress();
+    if (k !== NEED || !(await refill(r))) return false;
   }
 }
 
-async function merge(
-  readers: FileReader[],
-  sink: FrameSink,
-  st: { frames: number },
-  progress: () => void,
-  aborted: () => boolean,
-  pace?: () => Promise<void> | undefined,
-): Promise<void> {
+async function merge(readers: FileReader[], sink: FrameSink, st: { frames: number }, refill: Refill): Promise<void> {
   const k = readers.length;
   const live = new Array<boolean>(k);
-  for (let i = 0; i < k; i++) live[i] = await advance(readers[i], aborted, progress, pace);
+  for (let i = 0; i < k; i++) live[i] = await advance(readers[i], refill);
   let n = 0;
   for (;;) {
     let best = -1;
@@ -169,14 +161,9 @@ async function merge(
     const nk = r.next();
     if (nk === FRAME) continue;
     if (nk === NONPACKET) {
-      live[best] = await advance(r, aborted, progress, pace);
+      live[best] = await advance(r, refill);
       continue;
     }
-    if (nk === NEED && pace) await pace();
-    if (nk === NEED && !aborted()) {
-      await r.refill();
-      progress();
-      live[best] = await advance(r, aborted, progress, pace);
-    } else live[best] = false;
+    live[best] = nk === NEED && (await refill(r)) && (await advance(r, refill));
   }
 }

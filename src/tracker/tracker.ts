@@ -345,7 +345,7 @@ export class Tracker {
   private finishForRelease(c: Conn, reason: EndReason): void {
     // expiring as its row written ahead said, with no packet since: the fields stand as derived
     // then (at its expiry, later than its TIME-WAIT's end; nothing else depends on the time)
-    if (reason === 'expired' && c.earlyFrame !== 0 && c.earlyFrame === c.lastFrame && c.endReason === 'expired') c.finished = true;
+    if (reason === 'expired' && c.endReason === 'expired' && c.earlyRowCurrent) c.finished = true;
     else finishConn(c, this.now, this.opts.timeWait, reason);
     if (c.earlyFrame !== 0 && !c.earlyRowCurrent) this.early.rewritten++;
   }
