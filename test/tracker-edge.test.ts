@@ -87,3 +87,76 @@ describe.skipIf(!existsSync(sllOversized))('PAWS on an ACK', () => {
     expect(rows.every((r) => /^(An ACK|A segment of \d+ bytes|A reset) from the /.test(r.summary))).toBe(true);
   });
 });
+
+// Sweeps that release expired connections run lazily (every few thousand packets). What a
+// packet on an expired connection's 4-tuple starts must not depend on whether one has run.
+describe('expiry', () => {
+  async function track(file: string, eagerSweeps: boolean): Promise<{ id: number; end: string; prev: number | null; first: number }[]> {
+    const { readCaptures } = await import('../src/reader/index.ts');
+    const { PacketDecoder } = await import('../src/decode/index.ts');
+    const { Segment } = await import('../src/decode/segment.ts');
+    const { Tracker } = await import('../src/tracker/tracker.ts');
+    const out: { id: number; end: string; prev: number | null; first: number }[] = [];
+    const tracker = new Tracker({ timeWait: 60, idleTimeout: 300, firstId: 1 }, {
+      onSegment() {},
+      onReuse() {},
+      onConnEnd(c) {
+        out.push({ id: c.id, end: c.endReason, prev: c.prevId, first: c.firstFrame });
+      },
+    });
+    const sweep = (tracker as unknown as { sweep(): void }).sweep.bind(tracker);
+    const dec = new PacketDecoder();
+    const seg = new Segment();
+    await readCaptures([path.resolve(repoRoot, file)], (f) => {
+      if (!dec.decode(f, seg)) return;
+      // a sweep before every packet: expired connections leave at once
+      if (eagerSweeps) sweep();
+      tracker.push(seg);
+    });
+    tracker.finish();
+    return out.sort((a, b) => a.id - b.id);
+  }
+
+  it('a reconnect 65 s after TIME-WAIT began is a fresh connection, swept or not', async () => {
+    const file = 'captures/findings/reuse-server-tw-late.pcap';
+    const lazy = await track(file, false);
+    expect(lazy).toEqual([
+      { id: 1, end: 'expired', prev: null, first: 3 },
+      { id: 2, end: 'capture-end', prev: null, first: 32 },
+    ]);
+    expect(await track(file, true)).toEqual(lazy);
+  });
+
+  it('a reconnect inside TIME-WAIT links to the connection it supersedes, swept or not', async () => {
+    const file = 'captures/findings/reuse-server-tw.pcap';
+    const lazy = await track(file, false);
+    expect(lazy.map((c) => [c.end, c.prev])).toEqual([['superseded', null], ['capture-end', 1]]);
+    expect(await track(file, true)).toEqual(lazy);
+  });
+});
+
+// tcptrace's sample: one 4-tuple used by 18 connections, each 150-225 s after the previous one
+// closed (past TIME-WAIT): none is a reuse of the one before
+const fastReuse = path.join(corpusDir, 'tcptrace__fast_reuse.dmp');
+describe.skipIf(!existsSync(fastReuse))('a 4-tuple reused minutes apart', () => {
+  it('gives connections with no previous incarnation, each expired before the next', () => {
+    const d = analyze(fastReuse);
+    const rows = d.prepare('SELECT prev_id AS p, end_reason AS e, reuse_gap AS g FROM connections ORDER BY id').all() as { p: number | null; e: string; g: number | null }[];
+    d.close();
+    expect(rows.length).toBe(18);
+    expect(rows.every((r) => r.p === null && r.g === null)).toBe(true);
+    expect(rows.slice(0, 17).every((r) => r.e === 'expired')).toBe(true);
+  });
+});
+
+// Zeek's sample: the client sends its FIN (frame 80), and the server sends its last data with its
+// own FIN 235 s later (frame 82, retransmitted). A half-closed connection is not in TIME-WAIT: it stays one connection
+const halfIdle = path.join(corpusDir, 'zeek__pppoe-over-qinq.pcap');
+describe.skipIf(!existsSync(halfIdle))('a half-closed connection idle for minutes', () => {
+  it('is still the same connection when the other side resumes', () => {
+    const d = analyze(halfIdle);
+    const rows = d.prepare('SELECT first_frame AS f, last_frame AS l, client_fin_frame AS cf, server_fin_frame AS sf FROM connections').all();
+    d.close();
+    expect(rows).toEqual([{ f: 1, l: 86, cf: 80, sf: 82 }]);
+  });
+});

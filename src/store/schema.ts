@@ -119,7 +119,7 @@ export const CONNECTIONS: Table = {
     col('server_first_tsval', 'INTEGER', 'first TSval sent by the server'),
     col('server_last_tsval', 'INTEGER', 'last TSval sent by the server'),
     col('handshake_rtt', 'REAL', "seconds from the (last) SYN to the client's ACK of the SYN-ACK, at the capture point"),
-    col('prev_id', 'INTEGER', 'previous incarnation of the same 4-tuple (connections.id), if it was still within its TIME-WAIT window'),
+    col('prev_id', 'INTEGER', 'previous incarnation of the same 4-tuple (connections.id), while it was still held: closed and within its TIME-WAIT window, or open and idle for less than the idle timeout'),
     col('reuse_gap', 'REAL', "seconds from the previous incarnation's TIME-WAIT start (or its last packet) to this one's first SYN"),
   ],
   indexes: [

@@ -24,7 +24,8 @@ const SIDE_I32 = ['pkts', 'retrans', 'synCount', 'finCount', 'rstCount', 'pawsVi
 const SIDE_U32 = ['synFrame', 'finFrame', 'finAckedFrame', 'rstFrame', 'tsRecentFrame', 'lastFrame', 'nextSeq', 'highAck', 'finSeq', 'firstTsval', 'lastTsval', 'tsRecent', 'histLastSyn', 'histLastFin', 'histLastRst'] as const;
 const SIDE_BOOL = ['seqKnown', 'ackKnown', 'finAckedPeerFin', 'tsRecentValid', 'sackPermitted', 'synHasTs', 'tsSeen'] as const;
 
-const CONN_F64 = ['startSec', 'start', 'endSec', 'end', 'handshakeAckTs'] as const;
+/** `end` is the last packet's time; `latest` the newest of them (a file's clock can step back) */
+const CONN_F64 = ['startSec', 'start', 'endSec', 'end', 'latest', 'handshakeAckTs'] as const;
 /** stored as NaN, read as null */
 const CONN_NULLABLE = ['timeWaitStart', 'timeWaitEnd', 'reuseGap', 'handshakeRtt', 'prevId', 'supersededAt'] as const;
 const CONN_I32 = ['cport', 'sport', 'ipVersion', 'startNsec', 'endNsec', 'histSeen', 'histLen', 'h0', 'h1', 'h2', 'h3', 'h4', 'h5', 'liveIndex', 'earlyEnums'] as const;
@@ -308,6 +309,7 @@ export class Conn {
   declare endSec: number;
   declare endNsec: number;
   declare end: number;
+  declare latest: number;
 
   declare prevId: number | null;
   /** first SYN of the next incarnation of this 4-tuple, when it started while this one was in memory */

@@ -68,11 +68,15 @@ export class Tracker {
   private wheelFrom = -Infinity;
   readonly stats: TrackerStats = { segments: 0, connections: 0, peakOpen: 0, strays: 0 };
 
+  /** no connection expires sooner than this after its last packet (s) */
+  private readonly minLife: number;
+
   constructor(
     private readonly opts: TrackerOptions,
     private readonly sink: ConnSink,
   ) {
     this.nextId = opts.firstId;
+    this.minLife = Math.min(opts.timeWait, opts.idleTimeout);
   }
 
   get open(): number {
@@ -104,6 +108,17 @@ export class Tracker {
         break;
       }
       c = c.hashNext;
+    }
+
+    // a connection that had expired by this packet's time but that no sweep has visited yet
+    // (sweeps are lazy) is released here as the sweep would have: whether a later packet on its
+    // 4-tuple starts afresh or links to it (prev_id, superseded) must not depend on how many
+    // packets lie between sweeps. The packet's own time, not the newest seen: a file whose
+    // interfaces' clocks disagree steps back and forth
+    if (c !== null && ts - c.latest > this.minLife && this.expiry(c) < ts) {
+      this.unlink(c);
+      this.release(c, 'expired');
+      c = null;
     }
 
     const f = seg.flags;
@@ -196,7 +211,7 @@ export class Tracker {
   private startsIncarnation(c: Conn, dir: 0 | 1, seg: Segment): boolean {
     const me = c.side(dir);
     const isSynAck = (seg.flags & ACK) !== 0;
-    const idle = seg.ts - c.end > this.opts.timeWait;
+    const idle = seg.ts - c.latest > this.opts.timeWait;
     if (isSynAck) {
       // a SYN-ACK stands in for a missed SYN when the old incarnation is over
       if (me.isn === seg.seq) return false;
@@ -381,18 +396,23 @@ export class Tracker {
     }
   }
 
-  /** when a connection can be forgotten: closed ones after their TIME-WAIT window, open ones when idle */
+  /** when a connection can be forgotten, counted from its newest packet: closed ones (both FINs, or
+   *  a RST) and unanswered SYNs after a TIME-WAIT window, others when idle. A half-closed one is
+   *  not closed: the side that has not sent its FIN may go on sending for as long as it likes */
   private expiry(c: Conn): number {
     const tw = this.opts.timeWait;
-    if (c.closing || c.server.pkts === 0) {
-      let expiry = c.end + tw;
-      if (c.client.finFrame !== 0 && c.server.finFrame !== 0) {
-        const twEndGuess = Math.max(c.client.finAckedTs, c.server.finAckedTs, c.client.finTs, c.server.finTs) + tw;
+    const cl = c.client;
+    const sv = c.server;
+    const bothFins = cl.finFrame !== 0 && sv.finFrame !== 0;
+    if (bothFins || cl.rstFrame !== 0 || sv.rstFrame !== 0 || sv.pkts === 0) {
+      let expiry = c.latest + tw;
+      if (bothFins) {
+        const twEndGuess = Math.max(cl.finAckedTs, sv.finAckedTs, cl.finTs, sv.finTs) + tw;
         if (twEndGuess > expiry) expiry = twEndGuess;
       }
       return expiry;
     }
-    return c.end + this.opts.idleTimeout;
+    return c.latest + this.opts.idleTimeout;
   }
 
   private schedule(c: Conn, at: number): void {
@@ -516,6 +536,7 @@ function update(c: Conn, dir: 0 | 1, seg: Segment): void {
   c.endSec = seg.tsSec;
   c.endNsec = seg.tsNsec;
   c.end = ts;
+  if (ts > c.latest) c.latest = ts;
 
   if (seg.hasTs) {
     if (!me.tsSeen) {
