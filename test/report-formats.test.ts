@@ -178,3 +178,10 @@ describe('recommendations follow the findings', () => {
     });
   }
 });
+
+describe('durations', () => {
+  it('read in the unit that fits, from milliseconds to years', async () => {
+    const { duration } = await import('../src/report/format.ts');
+    expect([0.0042, 0.25, 2.5, 65, 600, 9000, 3 * 86400, 128911033.78].map(duration)).toEqual(['4.200 ms', '250.0 ms', '2.500 s', '65.0 s', '10.0 min', '2.5 h', '3.0 days', '4.1 years']);
+  });
+});

@@ -28,8 +28,11 @@ export function duration(s: number | null): string {
   if (Math.abs(s) < 1) return `${(s * 1000).toFixed(s < 0.01 ? 3 : 1)} ms`;
   if (s < 120) return `${s.toFixed(s < 10 ? 3 : 1)} s`;
   if (s < 7200) return `${(s / 60).toFixed(1)} min`;
-  return `${(s / 3600).toFixed(1)} h`;
+  if (s < 2 * 86400) return `${(s / 3600).toFixed(1)} h`;
+  if (s < 2 * YEAR) return `${(s / 86400).toFixed(1)} days`;
+  return `${(s / YEAR).toFixed(1)} years`;
 }
+const YEAR = 365.25 * 86400;
 
 export const num = (v: number | null): string => (v ?? 0).toLocaleString('en-US');
 

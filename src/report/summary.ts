@@ -1,6 +1,7 @@
 // The few lines `analyze` prints: read from the store, like every report.
 
 import type Database from 'better-sqlite3';
+import { duration } from './format.js';
 
 export interface Summary {
   capture_id: number;
@@ -116,7 +117,7 @@ const count = (v: number, noun: string, style: (x: string) => string = (x) => x)
 
 export function renderSummaryText(s: Summary, st: Style): string {
   const lines: string[] = [];
-  const dur = s.duration === null ? '' : `, ${s.duration.toFixed(s.duration < 10 ? 3 : 1)} s`;
+  const dur = s.duration === null ? '' : `, ${s.duration.toFixed(s.duration < 10 ? 3 : 1)} s${s.duration >= 120 ? ` (${duration(s.duration)})` : ''}`;
   const sevStyle = (sev: string, text = sev): string => (sev === 'critical' ? st.red(text) : sev === 'warning' ? st.yellow(text) : st.dim(text));
   lines.push(`${st.bold('twscope')}  ${s.path.split('\n').join(' + ')}`);
   lines.push(`  ${count(s.packets, 'packet')}, ${count(s.tcp_segments, 'TCP segment')}, ${count(s.connections, 'connection', st.bold)}${dur}`);
