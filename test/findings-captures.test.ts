@@ -15,6 +15,7 @@ interface Expect {
 }
 interface Spec {
   capture: string;
+  nstat?: Record<string, Record<string, number>>;
   expect: Expect[];
   none?: string[];
   twscope_args?: string[];
@@ -78,7 +79,17 @@ describe('findings on captures/findings', () => {
         }
         const f = ofKind.find((r) => (e.frames ?? []).every((fr) => r.frames.includes(fr)));
         expect(f, `${e.kind} with frames ${JSON.stringify(e.frames)}; got ${JSON.stringify(ofKind.map((r) => r.frames))}`).toBeDefined();
-        expect(f!.wireshark_filter).toMatch(/frame\.number|tcp\.port/);
+        expect(f!.wireshark_filter).toMatch(/frame\.number|tcp\.port|tcp\.dstport/);
+        if (e.kind === 'syn-retransmission' && e.facts) {
+          const d = f!.details;
+          for (const k of ['service', 'attempts', 'delayed', 'unanswered', 'syn_retransmissions'] as const) if (k in e.facts) expect(d[k], k).toEqual(e.facts[k]);
+          if (typeof e.facts.max_delay_s === 'number') expect(Math.abs((d.connect_delay_max as number) - e.facts.max_delay_s)).toBeLessThan(0.005);
+          // the service was slow or silent: more than one attempt affected, or nothing answered
+          expect(f!.severity).toBe('warning');
+          // the kernel's own count: each SYN the listener dropped for a full accept queue is one retransmission on the wire
+          const server = Object.entries(spec.nstat ?? {}).find(([ns]) => ns.endsWith('-s'))?.[1];
+          if (server && (e.facts.delayed as number) > 0) expect(d.syn_retransmissions).toBe(server.TcpExtListenDrops);
+        }
         if (e.kind === 'time-wait-reuse' && e.facts) {
           reuseFacts(e.facts, f!.details);
           if (e.facts.accepted === false || e.facts.outcome !== 'syn-ack') expect(f!.severity).toBe('critical');

@@ -21,7 +21,7 @@ KEY_COUNTERS = [
     "TcpExtTCPChallengeACK", "TcpExtTCPSYNChallenge", "TcpExtTCPACKSkippedPAWS",
     "TcpExtTCPACKSkippedTimeWait", "TcpExtTCPACKSkippedChallenge", "TcpExtTCPAbortOnLinger",
     "TcpExtTCPAbortOnClose", "TcpExtTCPAbortOnData", "TcpExtTCPSynRetrans", "TcpAttemptFails", "TcpEstabResets", "TcpOutRsts",
-    "TcpActiveOpens", "TcpPassiveOpens",
+    "TcpActiveOpens", "TcpPassiveOpens", "TcpExtListenOverflows", "TcpExtListenDrops",
 ]
 SKIP_NONZERO = {"TcpInSegs", "TcpOutSegs", "TcpExtTCPHPHits", "TcpExtTCPPureAcks", "TcpExtTCPHPAcks",
                 "TcpExtTCPOrigDataSent", "TcpExtTCPDelivered", "TcpExtTCPRcvCoalesce",
@@ -259,6 +259,8 @@ def incarnations(pkts):
         elif rsts:
             closer = "client" if rsts[0]["src"] == c["client"] else "server"
             kind = "rst"
+        elif syn and not any(p["src"] != c["client"] for p in ps):
+            kind = "unanswered"
         out.append({"client": c["client"], "server": c["server"], "pkts": ps, "first_frame": ps[0]["frame"],
                     "syn_frame": syn["frame"] if syn else None, "active_closer": closer, "close_kind": kind})
     return out

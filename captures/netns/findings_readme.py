@@ -9,7 +9,7 @@ OUT = os.path.normpath(os.path.join(HERE, "..", "findings"))
 
 ORDER = ["reuse-server-tw", "reuse-server-tw-late", "reuse-client-tw-bind", "reuse-client-tw-kernel",
          "reuse-refused", "lost-last-ack-reuse", "paws-delayed", "nat-hosts", "nat-kernel-default",
-         "port-exhaustion", "port-exhaustion-server-closes", "abortive-close"]
+         "port-exhaustion", "port-exhaustion-server-closes", "abortive-close", "syn-drops"]
 
 HEAD = """# captures/findings: real Linux captures that prove twscope's findings
 
@@ -41,6 +41,13 @@ rewritten with them, the behaviour does not change.
   SYN-ACK), `wire_frames`, `answer` (for refused SYNs: the bare ACK, with `ack_is_old_rcv_nxt` /
   `seq_is_old_snd_nxt`), `server_isn_minus_old_server_snd_nxt` (65537 when Linux derived the ISN from the
   TIME-WAIT: `tw_snd_nxt + 65535 + 2`).
+- `syn-retransmission` facts (syn-drops), per service: `attempts` (connections with a client SYN),
+  `delayed` (answered after at least one SYN retransmission), `unanswered`, `delays_s` / `max_delay_s`
+  (the client's ACK of the SYN-ACK minus its first SYN); frames: first SYN + SYN-ACK of each delayed
+  connection, or the first SYN of an unanswered one (all of its SYNs in `syn_frames`). Each connection row adds `syn_frames`, `syn_count`,
+  `synack_frame`, `connect_delay_s`, `outcome` (`immediate` | `delayed` | `unanswered`) and the client's
+  own `client_connect_s`; `check` compares the SYN retransmissions with the server's
+  `TcpExtListenDrops` / `TcpExtListenOverflows`.
 - `none`: kinds that must not be reported. `connections[]`: per incarnation (a SYN repeating the current
   ISN is a retransmission of the same incarnation, even after the client's RST in SYN-SENT).
 - `nstat`: per namespace, the key counters (always listed, also when 0) plus every other non-zero
@@ -122,6 +129,16 @@ KERNEL = """## What Linux 6.18 did (seen on the wire and in the counters)
 - **PAWS** (paws-delayed): every segment whose TSval was behind TS.Recent by more than 1 tick was dropped
   (`TcpExtPAWSEstab` equals the number of violations computed from the capture) and answered with a
   duplicate ACK (with a D-SACK block when the data had already arrived).
+- **Accept queue full, firewall** (syn-drops): with listen(1) and `tcp_syncookies=0` the listener took
+  two connections into its accept queue (it is full when more connections wait than the backlog), then
+  dropped SYNs silently (no RST, no SYN-ACK): `TcpExtListenOverflows` and `TcpExtListenDrops` each +1 per
+  dropped SYN, equal to the client SYN retransmissions on the wire. The clients sent their SYN again
+  every ~1.02 s, not at doubling intervals (1, 2, 4 s): `tcp_syn_linear_timeouts=4` (default on this
+  kernel) keeps the first four SYN timeouts at the initial 1 s RTO (the extra ~24 ms is timer-wheel
+  slack), so connect() waited about 1, 2 and 4 s instead of 1, 3 and 7. With `tcp_syn_retries=2` a connect() into an iptables DROP still failed with
+  ETIMEDOUT after 7.1 s (the time limit is that of 2 exponential retransmissions, 1 + 2 + 4 s) but sent
+  6 SYNs in that time; a one-off check (not a capture) with `tcp_syn_linear_timeouts=0` sent 3 SYNs (0,
+  1, 3 s) and failed at the same 7.1 s. SYNs dropped by netfilter count in no server TCP counter.
 """
 
 if __name__ == "__main__":

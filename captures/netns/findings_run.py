@@ -405,6 +405,144 @@ def s_abortive():
     return j
 
 
+# ============================================================ 10. SYN drops (accept queue full, firewall)
+def syn_view(inc):
+    """Handshake of one incarnation: the client's SYNs (first and retransmissions), the server's SYN-ACKs,
+    the client's ACK of the SYN-ACK, connect delay (that ACK minus the first SYN) and outcome."""
+    cl = inc["client"]
+    syns = [p for p in inc["pkts"] if p["src"] == cl and p["flags"] & SYN and not p["flags"] & ACK]
+    synacks = [p for p in inc["pkts"] if p["src"] != cl and p["flags"] & SYN and p["flags"] & ACK]
+    hs_ack = None
+    if synacks:
+        want = (synacks[0]["seq"] + 1) & 0xFFFFFFFF
+        hs_ack = next((p for p in inc["pkts"] if p["src"] == cl and p["frame"] > synacks[0]["frame"]
+                       and not p["flags"] & SYN and p["flags"] & ACK and p["ack"] == want), None)
+    delay = round(hs_ack["t"] - syns[0]["t"], 6) if (syns and hs_ack) else None
+    if not synacks:
+        outcome = "unanswered"
+    else:
+        outcome = "delayed" if len(syns) > 1 else "immediate"
+    return {"client_port": int(cl.rsplit(":", 1)[1]), "server_port": int(inc["server"].rsplit(":", 1)[1]),
+            "syn_frames": [p["frame"] for p in syns], "syn_count": len(syns),
+            "syn_times_s": [round(p["t"] - syns[0]["t"], 6) for p in syns],
+            "synack_frame": synacks[0]["frame"] if synacks else None,
+            "synack_frames": [p["frame"] for p in synacks],
+            "handshake_ack_frame": hs_ack["frame"] if hs_ack else None,
+            "connect_delay_s": delay, "outcome": outcome}
+
+
+def s_syn_drops():
+    name = "syn-drops"
+    fw_port = 8081
+    c, s, ca, sa, cif, sif = pair("sd", 17)
+    sysctl(s, "net.ipv4.tcp_syncookies", 0)
+    sysctl(c, "net.ipv4.tcp_syn_retries", 2)
+    sh(nsx(s, "iptables", "-A", "INPUT", "-p", "tcp", "--dport", str(fw_port), "--syn", "-j", "DROP"))
+    lin = sh(nsx(c, "sysctl", "-n", "net.ipv4.tcp_syn_linear_timeouts"), check=False).strip() or "n/a"
+    cap_file = name + ".pcap"
+    path = os.path.join(OUT, cap_file)
+    n0 = {c: nstat(c), s: nstat(s)}
+    cap = Capture(s, sif, path)
+    start = round(time.time() + 1.0, 3)
+    srv = Bg(s, "listen_queue_server", addr=sa, port=PORT, backlog=1, start_at=start, first_after=0.5, every=1.5,
+             paced=5, count=6, timeout=40)
+    cev = run_sock(c, "syn_drop_clients", timeout=90, dst=sa, port=PORT, n=5, gap=0.05, start_at=start,
+                   fw_port=fw_port, syncnt=6, connect_timeout=30)
+    sev = srv.join(timeout=60)
+    cap.stop()
+    n1 = {c: nstat(c), s: nstat(s)}
+    ns_del(c, s)
+    pk = packets(path)
+    incs = incarnations(pk)
+    views = [syn_view(i) for i in incs]
+    byport = {e["local_port"]: e for e in cev if e["ev"] in ("connected", "connect-failed")}
+    notes = {}
+    for k, v in enumerate(views):
+        e = byport.get(v["client_port"], {})
+        v["client_tag"] = e.get("tag")
+        v["client_connect_s"] = e.get("connect_s")
+        v["client_connect_error"] = e.get("err")
+        notes[k] = {"fw": "port %d: SYNs dropped by iptables in the server namespace" % fw_port,
+                    "control": "control: the queue has room"}.get(e.get("tag"), "accept queue (listen(1))")
+    rows = conn_rows(incs, notes)
+    for r, v in zip(rows, views):
+        r.update(v)
+    svc = [v for v in views if v["server_port"] == PORT and v["syn_count"]]
+    fw = [v for v in views if v["server_port"] == fw_port and v["syn_count"]]
+    delayed = [v for v in svc if v["outcome"] == "delayed"]
+    delays = sorted(v["connect_delay_s"] for v in delayed)
+    exp = [{"kind": "syn-retransmission",
+            "frames": [f for v in delayed for f in (v["syn_frames"][0], v["synack_frame"])],
+            "facts": {"service": ep(sa, PORT), "attempts": len(svc), "delayed": len(delayed),
+                      "unanswered": sum(1 for v in svc if v["outcome"] == "unanswered"),
+                      "syn_retransmissions": sum(v["syn_count"] - 1 for v in svc),
+                      "delays_s": delays, "max_delay_s": max(delays) if delays else None}}]
+    for v in fw:
+        # the attempt's first SYN: the finding's Wireshark filter shows the retransmissions
+        exp.append({"kind": "syn-retransmission", "frames": v["syn_frames"][:1],
+                    "facts": {"service": ep(sa, fw_port), "attempts": len(fw), "syn_frames": v["syn_frames"],
+                              "delayed": sum(1 for x in fw if x["outcome"] == "delayed"),
+                              "unanswered": sum(1 for x in fw if x["outcome"] == "unanswered"),
+                              "syn_count": v["syn_count"], "syn_times_s": v["syn_times_s"],
+                              "client_connect_error": v["client_connect_error"],
+                              "client_connect_s": v["client_connect_s"]}})
+    rst = [p["frame"] for p in pk if p["flags"] & RST]
+    j = base(name, cap_file,
+             "Two ways a SYN goes unanswered, in one capture. (1) Accept queue overflow: the server listens on %d "
+             "with listen(1) and tcp_syncookies=0 and accepts nothing until 0.5 s after five clients started "
+             "connecting 50 ms apart, then one connection every 1.5 s: once two connections wait in the accept "
+             "queue, further SYNs are dropped and the clients send them again after their SYN timeout. (2) A "
+             "firewall: iptables in the server namespace drops SYNs to %d; one client connect() there (started "
+             "with the others, tcp_syn_retries=2 in the client namespace) fails with ETIMEDOUT. Then a control "
+             "connection to %d, answered at once." % (PORT, fw_port, PORT),
+             "Ethernet (veth), pcap, microsecond; capture in the server namespace on %s (capture point: server, "
+             "before netfilter, so the dropped SYNs are in it); server: net.ipv4.tcp_syncookies=0, listen(1) on "
+             "%s, iptables -A INPUT -p tcp --dport %d --syn -j DROP; client: net.ipv4.tcp_syn_retries=2 (TCP_SYNCNT=6 "
+             "on the %d sockets so only the %d connect is cut short), tcp_syn_linear_timeouts=%s (default), "
+             "non-blocking connect() with a 30 s limit; Linux 6.18 both ends, tcp_timestamps=1"
+             % (sif, ep(sa, PORT), fw_port, PORT, fw_port, lin))
+    j["connections"] = rows
+    j["expect"] = exp
+    j["none"] = none_but("abortive-close") + ([] if rst else ["abortive-close", "connection-refused"])
+    j["nstat"] = {c: nstat_delta(n0[c], n1[c]), s: nstat_delta(n0[s], n1[s])}
+    j["events"] = {"client": cev, "server": sev}
+    tsr = sh(["tshark", "-n", "-r", path, "-Y", "tcp.flags.syn == 1 && tcp.flags.ack == 0 && tcp.analysis.retransmission",
+              "-T", "fields", "-e", "frame.number"]).split()
+    retr = sum(v["syn_count"] - 1 for v in svc)
+    drops, ovf = j["nstat"][s]["TcpExtListenDrops"], j["nstat"][s]["TcpExtListenOverflows"]
+    synack_retr = sum(max(0, len(v["synack_frames"]) - 1) for v in svc)
+    j["check"] = {"client_syn_retransmissions_8080": retr,
+                  "client_syn_retransmissions_8081": sum(v["syn_count"] - 1 for v in fw),
+                  "tshark_syn_retransmission_frames": [int(x) for x in tsr],
+                  "server_TcpExtListenDrops": drops, "server_TcpExtListenOverflows": ovf,
+                  "server_synack_retransmissions_8080": synack_retr,
+                  "rst_frames": rst}
+    if drops == retr and ovf == retr:
+        j["check"]["agree"] = True
+        j["check"]["why"] = ("every SYN the listener dropped because the accept queue was full (first or retransmitted) "
+                             "was followed by exactly one retransmission, and every connection was answered in the end; "
+                             "no handshake ACK was dropped (no SYN-ACK retransmission). The SYNs to %d are dropped by "
+                             "iptables before TCP, so they count in no server TCP counter" % fw_port)
+    else:
+        j["check"]["agree"] = False
+        j["check"]["why"] = ("drops %d / overflows %d vs %d SYN retransmissions; server SYN-ACK retransmissions: %d "
+                             "(an ACK dropped because the queue was full counts as an overflow too)"
+                             % (drops, ovf, retr, synack_retr))
+    longest = max(svc, key=lambda v: v["syn_count"]) if svc else None
+    gaps = sorted({round(b - a, 3) for v in svc + fw for a, b in zip(v["syn_times_s"], v["syn_times_s"][1:])})
+    j["notes"] = ("%d of %d connections to %d were delayed (connect() %s s); SYN retransmission intervals were %s s "
+                  "(longest wait: SYNs at %s s): with tcp_syn_linear_timeouts=%s the first SYN timeouts stay at the "
+                  "initial 1 s RTO (plus timer slack) instead of doubling (1, 2, 4 s ...). The connect() to %d "
+                  "(tcp_syn_retries=2) failed with %s after %s s having sent %d SYNs: the time limit is still that of "
+                  "2 exponential retransmissions (1 + 2 + 4 s), the SYNs within it are 1 s apart."
+                  % (len(delayed), len(svc), PORT, ", ".join("%.3f" % d for d in delays), gaps[0] if len(gaps) == 1 else
+                     "%s to %s" % (gaps[0], gaps[-1]) if gaps else "-", longest and longest["syn_times_s"], lin, fw_port,
+                     fw[0]["client_connect_error"] if fw else None, fw[0]["client_connect_s"] if fw else None,
+                     fw[0]["syn_count"] if fw else 0))
+    write_json(name, j)
+    return j
+
+
 # ============================================================ 6/7. NAT
 def nat_topology(tag, idx, m):
     r, srv = "twf-%s-r" % tag, "twf-%s-s" % tag
@@ -781,6 +919,7 @@ SCENARIOS = {
     "lost-last-ack-reuse": s_lost_last_ack,
     "nat-kernel-default": lambda: s_nat(False),
     "nat-hosts": lambda: s_nat(True),
+    "syn-drops": s_syn_drops,
 }
 BACKGROUND = {"reuse-server-tw-late"}  # long waits, run in a thread beside the others
 

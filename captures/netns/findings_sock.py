@@ -7,18 +7,22 @@ All blocking calls have timeouts; all loops are bounded.
 """
 import errno
 import json
+import select
 import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 
 SOL_TCP = socket.IPPROTO_TCP
+_EV_LOCK = threading.Lock()  # one whole line per event, also from threads
 
 
 def ev(name, **kw):
     kw = {"ev": name, "t": round(time.time(), 6), **kw}
-    print(json.dumps(kw), flush=True)
+    with _EV_LOCK:
+        print(json.dumps(kw), flush=True)
 
 
 def fam(addr):
@@ -314,6 +318,106 @@ def sequence(dst, port, plan, gap=0.15, close="server", start_delay=0.0):
         _session(s, close=close)
         ev("session-done", tag=tag)
         time.sleep(gap)
+
+
+# ---------------------------------------------------------------- SYN drops (listen queue full, firewall)
+def sleep_until(t, limit=30.0):
+    time.sleep(max(0.0, min(limit, t - time.time())))
+
+
+def listen_queue_server(addr, port, backlog=1, start_at=0.0, first_after=0.5, every=1.5, paced=5, count=6,
+                        timeout=40):
+    """listen(backlog) and accept nothing until start_at + first_after; then accept one connection every
+    `every` s (the first `paced` ones; the rest as they come), `count` in all, bounded by `timeout` s.
+    Each: read one request line, answer, close (server closes first)."""
+    s = socket.socket(fam(addr), socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((addr, port))
+    s.listen(backlog)
+    ev("listening", addr=addr, port=port, backlog=backlog)
+    deadline = time.time() + timeout
+    for i in range(count):
+        if i < paced:
+            sleep_until(start_at + first_after + i * every, limit=timeout)
+        left = deadline - time.time()
+        if left <= 0:
+            ev("accept-timeout", i=i)
+            break
+        s.settimeout(left)
+        try:
+            c, peer = s.accept()
+        except socket.timeout:
+            ev("accept-timeout", i=i)
+            break
+        c.settimeout(10)
+        ev("accept", i=i, peer="%s:%d" % (peer[0], peer[1]))
+        try:
+            recv_line(c)
+            c.sendall(b"HTTP/1.0 200 OK\r\n\r\nhello\n")
+            c.close()
+            ev("closed", i=i)
+        except OSError as e:
+            ev("error", i=i, errno=e.errno, msg=str(e))
+            c.close()
+    s.close()
+    ev("done")
+
+
+def _nb_connect(dst, port, timeout=30, syncnt=None):
+    """Non-blocking connect, so the local port is known before the handshake ends (and after a failure).
+    Returns (socket or None, local port, errno name or None, seconds)."""
+    s = socket.socket(fam(dst), socket.SOCK_STREAM)
+    if syncnt:
+        s.setsockopt(SOL_TCP, socket.TCP_SYNCNT, syncnt)
+    s.setblocking(False)
+    t0 = time.time()
+    rc = s.connect_ex((dst, port))
+    lport = s.getsockname()[1]
+    if rc == errno.EINPROGRESS:
+        _, w, _ = select.select([], [s], [], timeout)
+        rc = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) if w else -1
+    dt = time.time() - t0
+    if rc != 0:
+        s.close()
+        return None, lport, "timeout(%g s)" % timeout if rc == -1 else errno.errorcode.get(rc, str(rc)), dt
+    s.setblocking(True)
+    s.settimeout(timeout)
+    return s, lport, None, dt
+
+
+def _syn_drop_conn(tag, dst, port, start, timeout, syncnt):
+    sleep_until(start)
+    try:
+        s, lport, err, dt = _nb_connect(dst, port, timeout, syncnt)
+        if s is None:
+            ev("connect-failed", tag=tag, port=port, local_port=lport, err=err, connect_s=round(dt, 6))
+            return
+        ev("connected", tag=tag, port=port, local_port=lport, connect_s=round(dt, 6))
+        _session(s, close="server")
+        ev("session-done", tag=tag)
+    except OSError as e:
+        ev("error", tag=tag, errno=e.errno, msg=str(e))
+
+
+def syn_drop_clients(dst, port, n=5, gap=0.05, start_at=0.0, fw_port=None, syncnt=None, connect_timeout=30,
+                     control=True):
+    """n connections to port, started `gap` s apart from start_at (one thread each), and, from start_at too,
+    one to fw_port; each sends a line and reads until the server closes. connect() is non-blocking with a
+    `connect_timeout` s limit; syncnt sets TCP_SYNCNT on the `port` sockets only (fw_port uses the namespace's
+    tcp_syn_retries). After all of them: one control connection to port."""
+    ct = connect_timeout
+    ths = [threading.Thread(target=_syn_drop_conn, args=("c%d" % (k + 1), dst, port, start_at + k * gap, ct, syncnt))
+           for k in range(n)]
+    if fw_port:
+        ths.append(threading.Thread(target=_syn_drop_conn, args=("fw", dst, fw_port, start_at, ct, None)))
+    for t in ths:
+        t.start()
+    for t in ths:
+        t.join(ct + 15)
+    if control:
+        time.sleep(0.2)
+        _syn_drop_conn("control", dst, port, 0.0, ct, syncnt)
+    ev("clients-done")
 
 
 if __name__ == "__main__":

@@ -8,5 +8,6 @@ export const FINDING_KINDS: string[] = [
   'lost-last-ack',
   'abortive-close',
   'connection-refused',
+  'syn-retransmission',
   'client-closes-first',
 ];

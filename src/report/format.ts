@@ -50,7 +50,7 @@ function value(v: unknown): string {
   return s.length > 120 ? s.slice(0, 117) + '...' : s;
 }
 
-const SECONDS_FIELDS = new Set(['gap', 'delay', 'time_back', 'time_in_last_ack', 'ts_recent_age', 'time_wait']);
+const SECONDS_FIELDS = new Set(['gap', 'delay', 'time_back', 'time_in_last_ack', 'ts_recent_age', 'time_wait', 'connect_delay_median', 'connect_delay_max']);
 
 /** the detail fields of a finding as (name, text) pairs: the kind's known fields first, then the rest */
 export function detailPairs(f: ReportFinding): [string, string][] {

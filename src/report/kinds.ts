@@ -51,6 +51,11 @@ export const KIND_INFO: Record<string, KindInfo> = {
     meaning: 'SYNs were answered with a RST: the client sees "connection refused"',
     fields: ['service', 'refused', 'clients'],
   },
+  'syn-retransmission': {
+    title: 'SYNs sent again (slow or failed connects)',
+    meaning: 'clients had to send their SYN again because the first got no answer: each retry makes connect() wait a retransmission timeout more (1 s on Linux, longer after a few retries), and one that is never answered fails with ETIMEDOUT',
+    fields: ['scope', 'service', 'server', 'attempts', 'delayed', 'unanswered', 'share', 'syn_retransmissions', 'connect_delay_median', 'connect_delay_max', 'ports', 'clients'],
+  },
   'client-closes-first': {
     title: 'Clients close first',
     meaning: 'clients sent the first FIN, so the TIME-WAIT state (and the ephemeral port it pins) stays on the clients',
@@ -163,6 +168,21 @@ export const RECOMMENDATIONS: RecDef[] = [
     text:
       'A SYN answered with a RST means nothing accepted the connection on that address and port: the service was down or restarting, listened on another address, its accept queue overflowed, or a firewall rejected the SYN.',
     commands: ['ss -ltn    # on the server: is the port listening?', 'nstat -az TcpExtListenOverflows TcpExtListenDrops'],
+  },
+  {
+    id: 'syn-drops',
+    title: 'Find where the SYNs are dropped',
+    kinds: ['syn-retransmission'],
+    when: (fs) => fs.some((f) => f.kind === 'syn-retransmission' && f.details.scope !== 'host'),
+    text:
+      'A SYN that gets no answer is sent again after a retransmission timeout (1 s on Linux, growing after a few retries), so each drop adds a second or more to connect(). ' +
+      'A Linux server drops new SYNs while the accept queue of the listening socket is full (the application accepts too slowly, or its listen() backlog, capped by net.core.somaxconn, is too small); it counts them in ListenOverflows and ListenDrops. ' +
+      'If those counters stay at zero, look on the path: a firewall or security group, a full conntrack table, or packet loss.',
+    commands: [
+      'nstat -az TcpExtListenOverflows TcpExtListenDrops    # on the server: SYNs dropped by full queues',
+      'ss -ltn    # Recv-Q: connections waiting to be accepted; Send-Q: the backlog',
+      'sysctl net.core.somaxconn net.ipv4.tcp_max_syn_backlog',
+    ],
   },
 ];
 

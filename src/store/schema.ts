@@ -136,7 +136,7 @@ export const FINDINGS: Table = {
   columns: [
     col('id', 'INTEGER', 'finding id', 'PRIMARY KEY'),
     col('capture_id', 'INTEGER', 'captures.id'),
-    col('kind', 'TEXT', 'time-wait-reuse | paws-violation | nat-clock-collision | ts-per-connection | port-exhaustion | lost-last-ack | abortive-close | connection-refused | client-closes-first'),
+    col('kind', 'TEXT', 'time-wait-reuse | paws-violation | nat-clock-collision | ts-per-connection | port-exhaustion | lost-last-ack | abortive-close | connection-refused | syn-retransmission | client-closes-first'),
     col('severity', 'TEXT', 'info | warning | critical'),
     col('ts', 'REAL', 'when it happened, Unix seconds'),
     col('connection_id', 'INTEGER', 'connections.id the finding is about (NULL for per-host findings)'),

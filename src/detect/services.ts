@@ -1,14 +1,16 @@
-// Teardown findings read off finished connections:
+// Per-service findings read off finished connections, about how they start and end:
+//  - syn-retransmission: clients that had to send their SYN again (connect() waited a
+//    retransmission timeout, or failed when no answer came);
+//  - connection-refused: SYNs answered by RST (what the client sees as ECONNREFUSED);
+//  - abortive-close: connections ended by RST instead of FIN, per service and resetting side;
 //  - lost-last-ack: the passive closer retransmitted its FIN from LAST-ACK (the active
 //    closer's last ACK did not arrive);
-//  - abortive-close: connections ended by RST instead of FIN, per service and resetting side;
-//  - connection-refused: SYNs answered by RST (what the client sees as ECONNREFUSED);
 //  - client-closes-first: per service, how many connections the clients closed first,
 //    i.e. where TIME-WAIT piles up.
 
 import type { Conn } from '../tracker/connection.js';
 import type { Detector, FindingSink } from './types.js';
-import { frameList, framesFilter, round, secs, tupleText } from './util.js';
+import { frameList, framesFilter, round, secs, thousands, tupleText } from './util.js';
 
 const EXAMPLES = 10;
 
@@ -25,9 +27,37 @@ interface ServiceStats {
   clientFirstFrames: number[];
   resets: Map<string, { count: number; kinds: Record<string, number>; examples: { id: number; frame: number; tuple: string; ts: number }[] }>;
   refused: { count: number; clients: Set<string>; examples: { id: number; frame: number; tuple: string; ts: number }[] };
+  syn: SynStats;
 }
 
-export class TeardownDetector implements Detector {
+/** connection attempts (a client SYN seen) and those whose SYN had to be sent again */
+interface SynStats {
+  attempts: number;
+  /** attempts the server never answered, however many SYNs they sent */
+  noAnswer: number;
+  /** answered (SYN-ACK) after at least one retransmitted SYN */
+  delayed: number;
+  /** never answered although the client sent its SYN more than once */
+  unanswered: number;
+  /** SYN transmissions beyond the first, over delayed and unanswered attempts */
+  retransmissions: number;
+  /** connect delays (first SYN to the client's ACK of the SYN-ACK) of delayed attempts, the first MAX_DELAYS */
+  delays: number[];
+  maxDelay: number;
+  clients: Set<string>;
+  examples: { id: number; frames: number[]; ts: number }[];
+  /** the first attempt with one SYN and no answer (evidence for a port nothing answers on) */
+  firstSilent: { id: number; frames: number[]; ts: number } | null;
+}
+
+/** SYNs of one attempt closer than this (s) are copies, not retransmissions */
+const SYN_RTO_MIN = 0.1;
+/** connect delays kept per service for the median */
+const MAX_DELAYS = 4096;
+/** a server address with this many ports where every attempt went unanswered: one finding for the address */
+const SCAN_PORTS = 10;
+
+export class ServiceDetector implements Detector {
   private out: FindingSink | null = null;
   /** every service, in the order first seen (found through byServer) */
   private readonly services: ServiceStats[] = [];
@@ -46,6 +76,7 @@ export class TeardownDetector implements Detector {
       s = {
         serverIp: c.serverIp, port: c.sport, ipVersion: c.ipVersion, total: 0, clientFirst: 0, serverFirst: 0, both: 0, firstTs: c.start,
         clientFirstExamples: [], clientFirstFrames: [], resets: new Map(), refused: { count: 0, clients: new Set(), examples: [] },
+        syn: { attempts: 0, noAnswer: 0, delayed: 0, unanswered: 0, retransmissions: 0, delays: [], maxDelay: 0, clients: new Set(), examples: [], firstSilent: null },
       };
       this.services.push(s);
       ports.set(c.sport, s);
@@ -71,6 +102,32 @@ export class TeardownDetector implements Detector {
       const k = c.rstKind ?? 'abort';
       r.kinds[k] = (r.kinds[k] ?? 0) + 1;
       if (r.examples.length < EXAMPLES) r.examples.push({ id: c.id, frame: c.rstFrame, tuple: tupleText(c), ts: c.rstBy === 'client' ? c.client.rstTs : c.server.rstTs });
+    }
+
+    const cl = c.client;
+    if (cl.isn !== -1 && !c.orientationGuessed) {
+      const y = s.syn;
+      y.attempts++;
+      if (c.closeKind === 'unanswered') {
+        y.noAnswer++;
+        if (y.clients.size < 1000) y.clients.add(c.clientIp);
+      }
+      // one SYN is the rule; more means the first got no answer within a retransmission timeout
+      // (1 s on Linux, longer after a few retries; never under 200 ms), copies of one SYN in the capture
+      // (two interfaces, a duplicating tap) come closer. Answered by a RST: connection-refused says it
+      if (cl.synCount > 1 && cl.lastSynTs - cl.synTs >= SYN_RTO_MIN && c.closeKind !== 'refused') {
+        const sv = c.server;
+        y.retransmissions += cl.synCount - 1;
+        if (y.clients.size < 1000) y.clients.add(c.clientIp);
+        if (y.examples.length < EXAMPLES) y.examples.push({ id: c.id, frames: sv.isn !== -1 ? [cl.synFrame, sv.synFrame] : [cl.synFrame], ts: cl.synTs });
+        if (sv.isn !== -1) {
+          y.delayed++;
+          // connect() returns when the SYN-ACK arrives; at the capture point the client's ACK of it is the nearest mark
+          const delay = (c.handshakeAckTs >= sv.synTs ? c.handshakeAckTs : sv.synTs) - cl.synTs;
+          if (y.delays.length < MAX_DELAYS) y.delays.push(delay);
+          if (delay > y.maxDelay) y.maxDelay = delay;
+        } else if (c.closeKind === 'unanswered') y.unanswered++;
+      } else if (c.closeKind === 'unanswered' && y.firstSilent === null) y.firstSilent = { id: c.id, frames: [cl.synFrame], ts: cl.synTs };
     }
 
     this.lostLastAck(c);
@@ -125,7 +182,9 @@ export class TeardownDetector implements Detector {
     const ipf = (v: number): string => (v === 6 ? 'ipv6' : 'ip');
     const ep = (s: ServiceStats): string => (s.ipVersion === 6 ? `[${s.serverIp}]:${s.port}` : `${s.serverIp}:${s.port}`);
     const services = [...this.services].sort((a, b) => b.total - a.total || a.firstTs - b.firstTs);
+    const scanned = this.scans(out);
     for (const s of services) {
+      if (s.syn.delayed + s.syn.unanswered > 0 && !scanned.has(s)) this.synFinding(out, s, ep(s), ipf(s.ipVersion));
       for (const [by, r] of s.resets) {
         const frames = frameList(...r.examples.map((e) => e.frame));
         const share = r.count / s.total;
@@ -173,5 +232,86 @@ export class TeardownDetector implements Detector {
         });
       }
     }
+  }
+
+  private synFinding(out: FindingSink, s: ServiceStats, ep: string, ipf: string): void {
+    const y = s.syn;
+    const affected = y.delayed + y.unanswered;
+    const share = affected / y.attempts;
+    const delays = [...y.delays].sort((a, b) => a - b);
+    const n = delays.length;
+    const median = n === 0 ? null : n % 2 === 1 ? delays[n >> 1]! : (delays[n / 2 - 1]! + delays[n / 2]!) / 2;
+    const parts: string[] = [];
+    if (y.delayed > 0) {
+      const range = delays.length > 1 && delays[0]! < y.maxDelay ? `${secs(delays[0]!)} to ${secs(y.maxDelay)}` : secs(y.maxDelay);
+      parts.push(`${y.delayed} of ${y.attempts} connection attempt${y.attempts === 1 ? '' : 's'} to ${ep} ${y.delayed === 1 ? 'was' : 'were'} answered only after the client sent its SYN again (connect() took ${range}${delays.length > 2 ? `, median ${secs(median!)}` : ''})`);
+    }
+    if (y.unanswered > 0) {
+      const lead = y.delayed > 0 ? `${y.unanswered} more` : `${y.unanswered} of ${y.attempts} connection attempt${y.attempts === 1 ? '' : 's'} to ${ep}`;
+      parts.push(`${lead} got no answer to ${y.unanswered === 1 ? 'its' : 'their'} repeated SYNs (connect() fails with ETIMEDOUT when the retries run out)`);
+    }
+    const frames = frameList(...y.examples.flatMap((e) => e.frames));
+    out.finding({
+      kind: 'syn-retransmission',
+      severity: affected >= 5 || (affected >= 2 && share >= 0.05) || (y.unanswered > 0 && y.unanswered === y.attempts) ? 'warning' : 'info',
+      ts: y.examples[0]?.ts ?? s.firstTs,
+      connectionId: y.examples[0]?.id ?? null,
+      relatedConnectionId: null,
+      frames,
+      host: s.serverIp,
+      summary: `${parts.join('; ')}: the SYNs were dropped, by the server when its listen queue is full, by a firewall, or on the way.`,
+      details: {
+        scope: 'service',
+        service: ep,
+        attempts: y.attempts,
+        delayed: y.delayed,
+        unanswered: y.unanswered,
+        share: round(share, 4),
+        syn_retransmissions: y.retransmissions,
+        connect_delay_median: median === null ? null : round(median),
+        connect_delay_max: y.delayed > 0 ? round(y.maxDelay) : null,
+        clients: [...y.clients].slice(0, 50),
+        examples: y.examples.map((e) => e.id),
+      },
+      wiresharkFilter: `${ipf}.dst == ${s.serverIp} && tcp.dstport == ${s.port} && tcp.flags.syn == 1 && tcp.flags.ack == 0 && tcp.analysis.retransmission`,
+    });
+  }
+
+  /** server addresses where SYNs to many ports all went unanswered (a port scan, or a firewall
+   *  dropping what is not open): one finding per address instead of one per port */
+  private scans(out: FindingSink): Set<ServiceStats> {
+    const byHost = new Map<string, ServiceStats[]>();
+    for (const s of this.services) {
+      const y = s.syn;
+      if (y.attempts === 0 || y.noAnswer !== y.attempts) continue;
+      let l = byHost.get(s.serverIp);
+      if (l === undefined) byHost.set(s.serverIp, (l = []));
+      l.push(s);
+    }
+    const scanned = new Set<ServiceStats>();
+    for (const [ip, l] of byHost) {
+      const retransmissions = l.reduce((n, s) => n + s.syn.retransmissions, 0);
+      if (l.length < SCAN_PORTS || retransmissions === 0) continue;
+      for (const s of l) scanned.add(s);
+      const attempts = l.reduce((n, s) => n + s.syn.attempts, 0);
+      const clients = new Set(l.flatMap((s) => [...s.syn.clients]));
+      const ports = l.map((s) => s.port).sort((a, b) => a - b);
+      const first = (s: ServiceStats): { frames: number[]; ts: number } => s.syn.examples[0] ?? s.syn.firstSilent!;
+      const frames = frameList(...l.slice(0, EXAMPLES).map((s) => first(s).frames[0]!));
+      const v6 = l[0]!.ipVersion === 6;
+      out.finding({
+        kind: 'syn-retransmission',
+        severity: 'info',
+        ts: Math.min(...l.map((s) => first(s).ts)),
+        connectionId: null,
+        relatedConnectionId: null,
+        frames,
+        host: ip,
+        summary: `SYNs to ${thousands(l.length)} ports of ${ip} got no answer at all (${thousands(attempts)} attempts from ${thousands(clients.size)} client${clients.size === 1 ? '' : 's'}, ${thousands(retransmissions)} SYNs sent again): a port scan, or a firewall dropping SYNs to ports that are not open.`,
+        details: { scope: 'host', server: ip, ports: l.length, port_list: ports.slice(0, 50), attempts, syn_retransmissions: retransmissions, clients: [...clients].slice(0, 50) },
+        wiresharkFilter: `${v6 ? 'ipv6' : 'ip'}.dst == ${ip} && tcp.flags.syn == 1 && tcp.flags.ack == 0 && tcp.analysis.retransmission`,
+      });
+    }
+    return scanned;
   }
 }

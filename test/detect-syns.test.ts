@@ -1,0 +1,74 @@
+// syn-retransmission on real captures: a bundled one (a SYN dropped by a firewall), one with
+// every SYN captured twice (copies are not retransmissions), and public ones (skipped
+// without ../shared): tcptrace's 6syns sample and a port scan in gopacket's cip.pcap.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, describe, expect, it } from 'vitest';
+import { corpusDir, repoRoot } from './helpers/env.ts';
+
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'twscope-syns-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+interface F {
+  severity: string;
+  frames: number[];
+  details: Record<string, unknown>;
+  summary: string;
+  wireshark_filter: string;
+}
+
+function synFindings(capture: string): F[] {
+  const db = path.join(tmp, path.basename(capture) + '.db');
+  execFileSync(process.execPath, [path.join(repoRoot, 'bin/twscope.js'), 'analyze', path.resolve(repoRoot, capture), '--db', db, '-q']);
+  const d = new Database(db, { readonly: true });
+  const rows = d.prepare("SELECT severity, frames, details, summary, wireshark_filter FROM findings WHERE kind = 'syn-retransmission' ORDER BY id").all() as Record<string, string>[];
+  d.close();
+  return rows.map((r) => ({ ...r, frames: JSON.parse(r.frames!), details: JSON.parse(r.details!) }) as F);
+}
+
+describe('syn-retransmission', () => {
+  it('a SYN sent three times and never answered (iptables DROP) is an unanswered attempt, warning', () => {
+    const f = synFindings('captures/teardown/unanswered.pcap');
+    expect(f.length).toBe(1);
+    expect(f[0]!.severity).toBe('warning');
+    expect(f[0]!.frames).toEqual([1]);
+    expect(f[0]!.details).toMatchObject({ scope: 'service', service: '192.0.2.70:8012', attempts: 1, delayed: 0, unanswered: 1, syn_retransmissions: 2, connect_delay_max: null });
+    expect(f[0]!.summary).toMatch(/^1 of 1 connection attempt to 192\.0\.2\.70:8012 got no answer to its repeated SYNs \(connect\(\) fails with ETIMEDOUT/);
+    expect(f[0]!.wireshark_filter).toBe('ip.dst == 192.0.2.70 && tcp.dstport == 8012 && tcp.flags.syn == 1 && tcp.flags.ack == 0 && tcp.analysis.retransmission');
+  });
+
+  it('each SYN captured twice (two interfaces, microseconds apart) is no retransmission', () => {
+    expect(synFindings('captures/formats/multi-if.pcapng')).toEqual([]);
+  });
+});
+
+const sixSyns = path.join(corpusDir, 'tcptrace__6syns.dmp');
+describe.skipIf(!existsSync(sixSyns))('tcptrace 6syns', () => {
+  it('two connections on one 4-tuple, answered after 4 and 2 SYNs: both delayed, by 6.9 s and 43.0 s', () => {
+    const f = synFindings(sixSyns);
+    expect(f.length).toBe(1);
+    const d = f[0]!.details;
+    expect(d).toMatchObject({ service: '132.235.67.34:9080', attempts: 2, delayed: 2, unanswered: 0, syn_retransmissions: 4 });
+    expect(d.connect_delay_max as number).toBeCloseTo(43.0, 1);
+    // the median of two is their mean
+    expect(d.connect_delay_median as number).toBeCloseTo((43.0 + 6.92) / 2, 1);
+    expect(f[0]!.summary).toMatch(/connect\(\) took 6\.\d\d s to 43\.0 s\)/);
+  });
+});
+
+const cip = path.join(corpusDir, 'gopacket__cip.pcap');
+describe.skipIf(!existsSync(cip))('a port scan', () => {
+  it('is one finding for the scanned address, not one per port', () => {
+    const f = synFindings(cip);
+    const host = f.filter((r) => r.details.scope === 'host');
+    expect(host.length).toBe(1);
+    expect(host[0]!.severity).toBe('info');
+    expect(host[0]!.details).toMatchObject({ server: '10.200.1.18', ports: 785, attempts: 2838 });
+    expect(host[0]!.summary).toMatch(/^SYNs to 785 ports of 10\.200\.1\.18 got no answer at all \(2,838 attempts from 3 clients, \d+ SYNs sent again\): a port scan/);
+    // no per-port finding on the scanned address: its only other SYN copy (0.7 ms apart) is not a retransmission
+    expect(f.filter((r) => r.details.scope === 'service').map((r) => r.details.service)).toEqual(['54.175.48.202:80']);
+  });
+});
