@@ -91,11 +91,12 @@ export class ServiceDetector implements Detector {
     } else if (c.activeCloser === 'server') s.serverFirst++;
     else if (c.activeCloser === 'both') s.both++;
 
-    if (c.closeKind === 'refused') {
+    const kind = c.closeKind;
+    if (kind === 'refused') {
       s.refused.count++;
       if (s.refused.clients.size < 1000) s.refused.clients.add(c.clientIp);
       if (s.refused.examples.length < EXAMPLES) s.refused.examples.push({ id: c.id, frame: c.rstFrame, tuple: tupleText(c), ts: c.start });
-    } else if (c.rstBy !== null && (c.closeKind === 'rst' || c.closeKind === 'fin-rst')) {
+    } else if (c.rstBy !== null && (kind === 'rst' || kind === 'fin-rst')) {
       let r = s.resets.get(c.rstBy);
       if (r === undefined) s.resets.set(c.rstBy, (r = { count: 0, kinds: {}, examples: [] }));
       r.count++;
@@ -108,14 +109,14 @@ export class ServiceDetector implements Detector {
     if (cl.isn !== -1 && !c.orientationGuessed) {
       const y = s.syn;
       y.attempts++;
-      if (c.closeKind === 'unanswered') {
+      if (kind === 'unanswered') {
         y.noAnswer++;
         if (y.clients.size < 1000) y.clients.add(c.clientIp);
       }
       // one SYN is the rule; more means the first got no answer within a retransmission timeout
       // (1 s on Linux, longer after a few retries; never under 200 ms), copies of one SYN in the capture
       // (two interfaces, a duplicating tap) come closer. Answered by a RST: connection-refused says it
-      if (cl.synCount > 1 && cl.lastSynTs - cl.synTs >= SYN_RTO_MIN && c.closeKind !== 'refused') {
+      if (cl.synCount > 1 && cl.lastSynTs - cl.synTs >= SYN_RTO_MIN && kind !== 'refused') {
         const sv = c.server;
         y.retransmissions += cl.synCount - 1;
         if (y.clients.size < 1000) y.clients.add(c.clientIp);
@@ -126,8 +127,8 @@ export class ServiceDetector implements Detector {
           const delay = (c.handshakeAckTs >= sv.synTs ? c.handshakeAckTs : sv.synTs) - cl.synTs;
           if (y.delays.length < MAX_DELAYS) y.delays.push(delay);
           if (delay > y.maxDelay) y.maxDelay = delay;
-        } else if (c.closeKind === 'unanswered') y.unanswered++;
-      } else if (c.closeKind === 'unanswered' && y.firstSilent === null) y.firstSilent = { id: c.id, frames: [cl.synFrame], ts: cl.synTs };
+        } else if (kind === 'unanswered') y.unanswered++;
+      } else if (kind === 'unanswered' && y.firstSilent === null) y.firstSilent = { id: c.id, frames: [cl.synFrame], ts: cl.synTs };
     }
 
     this.lostLastAck(c);
