@@ -113,5 +113,11 @@ describe('README cookbook', () => {
     const nat = analyzeInto(dir, 'findings/nat-hosts.pcap');
     const hosts = JSON.parse(twscope(['query', nat, q(/several hosts hiding/), '--format', 'json']).stdout) as { hosts: number }[];
     expect(hosts.map((h) => h.hosts)).toEqual([3]);
+    const syns = analyzeInto(dir, 'findings/syn-drops.pcap');
+    const again = JSON.parse(twscope(['query', syns, q(/send their SYN again/), '--format', 'json']).stdout) as { server: string; attempts: number; syn_sent_again: number; never_answered: number }[];
+    expect(again.map((r) => [r.server.split(':')[1], r.attempts, r.syn_sent_again, r.never_answered])).toEqual([
+      ['8080', 6, 3, 0],
+      ['8081', 1, 1, 1],
+    ]);
   });
 });
