@@ -267,23 +267,25 @@ export class PortDetector implements Detector {
       }
     }
 
-    const tws = c.timeWaitStart;
-    let twe = c.timeWaitEnd;
-    // a new incarnation that took the 4-tuple over ended the TIME-WAIT at its SYN
-    const next = c.supersededAt;
-    if (next !== null && twe !== null && tws !== null && next < twe) twe = Math.max(tws, next);
+    // NaN when absent (the nullable getters would box every double they return)
+    const tws = c.timeWaitStartNaN;
+    let twe = c.timeWaitEndNaN;
+    const hasTw = tws === tws && twe === twe;
+    // a new incarnation that took the 4-tuple over ended the TIME-WAIT at its SYN (NaN: none)
+    const next = c.supersededAtNaN;
+    if (hasTw && next < twe) twe = Math.max(tws, next);
     const closer = c.activeCloser;
-    const clientHolds = tws !== null && twe !== null && (closer === 'client' || closer === 'both');
+    const clientHolds = hasTw && (closer === 'client' || closer === 'both');
     // a host talking to itself is one host series: its server-side TIME-WAIT is not counted twice
-    const serverHolds = tws !== null && twe !== null && (closer === 'server' || closer === 'both') && c.serverIp !== c.clientIp;
+    const serverHolds = hasTw && (closer === 'server' || closer === 'both') && c.serverIp !== c.clientIp;
 
     // ports in use by the client towards this service
-    const useEnd = clientHolds ? twe! : c.end;
+    const useEnd = clientHolds ? twe : c.end;
     // idx() may coarsen the buckets: first make room for every time, then index with the final width
     this.idx(c.start);
     this.idx(useEnd);
-    if (tws !== null) this.idx(tws);
-    if (twe !== null) this.idx(twe);
+    if (tws === tws) this.idx(tws);
+    if (twe === twe) this.idx(twe);
     const w = this.width;
     const base = this.base;
     const u0 = this.bucket(key, Math.floor((c.start - base) / w));
@@ -293,16 +295,16 @@ export class PortDetector implements Detector {
     p.add(u1, USE, -1);
 
     if (clientHolds || serverHolds) {
-      const a = this.bucket(key, Math.floor((tws! - base) / w));
-      const b = this.bucket(key, Math.floor((twe! - base) / w));
+      const a = this.bucket(key, Math.floor((tws - base) / w));
+      const b = this.bucket(key, Math.floor((twe - base) / w));
       if (clientHolds) {
         p.add(a, TW, 1);
         p.add(a, TW_IN, 1);
         p.add(b, TW, -1);
         key.timeWaits++;
-        if (tws! < key.twFirst) key.twFirst = tws!;
-        if (tws! > key.twLast) key.twLast = tws!;
-        key.twDurSum += twe! - tws!;
+        if (tws < key.twFirst) key.twFirst = tws;
+        if (tws > key.twLast) key.twLast = tws;
+        key.twDurSum += twe - tws;
         if (key.twFrames.length < TW_FRAMES) key.twFrames.push(c.lastAckFrame || cl.finFrame);
       }
       if (serverHolds) {

@@ -334,7 +334,6 @@ function nsSlots(f: Float64Array, at: number, sec: number, nsec: number): void {
     f[at + 1] = nsec;
   }
 }
-const orNaN = (v: number | null): number => (v === null ? NaN : v);
 /** -1 (absent) as NULL */
 const int = (v: number): number => (v < 0 ? NaN : v);
 /** frame 0 (none) as NULL */
@@ -367,10 +366,10 @@ export function layoutConn(f: Float64Array, texts: string[], r: number, c: Conn)
   f[o + 14] = enumCode(c, 'connState');
   f[o + 15] = enumCode(c, 'closeKind');
   f[o + 16] = enumCode(c, 'activeCloser');
-  const tw = c.timeWaitStart;
-  f[o + 17] = orNaN(tw);
-  f[o + 18] = orNaN(c.timeWaitEnd);
-  f[o + 19] = tw === null ? NaN : c.timeWaitEstimated ? 1 : 0;
+  const tw = c.timeWaitStartNaN;
+  f[o + 17] = tw;
+  f[o + 18] = c.timeWaitEndNaN;
+  f[o + 19] = tw !== tw ? NaN : c.timeWaitEstimated ? 1 : 0;
   f[o + 20] = frame(c.lastAckFrame);
   f[o + 21] = enumCode(c, 'rstBy');
   f[o + 22] = enumCode(c, 'rstKind');
@@ -401,7 +400,7 @@ export function layoutConn(f: Float64Array, texts: string[], r: number, c: Conn)
   f[o + 47] = cl.tsSeen ? cl.lastTsval : NaN;
   f[o + 48] = sv.tsSeen ? sv.firstTsval : NaN;
   f[o + 49] = sv.tsSeen ? sv.lastTsval : NaN;
-  f[o + 50] = orNaN(c.handshakeRtt);
-  f[o + 51] = orNaN(c.prevId);
-  f[o + 52] = orNaN(c.reuseGap);
+  f[o + 50] = c.handshakeRttNaN;
+  f[o + 51] = c.prevIdNaN;
+  f[o + 52] = c.reuseGapNaN;
 }

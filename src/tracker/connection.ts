@@ -338,6 +338,13 @@ export class Conn {
   /** frame of the last ACK (active closer acknowledging the peer's FIN) */
   declare lastAckFrame: number;
   declare handshakeRtt: number | null;
+  /** the nullable fields as numbers, NaN for null (no boxed double per read) */
+  declare timeWaitStartNaN: number;
+  declare timeWaitEndNaN: number;
+  declare reuseGapNaN: number;
+  declare handshakeRttNaN: number;
+  declare prevIdNaN: number;
+  declare supersededAtNaN: number;
   declare handshakeAckTs: number;
   declare clientState: TcpStateName | '';
   declare serverState: TcpStateName | '';
@@ -497,7 +504,8 @@ function sideState(c: Conn, dir: 0 | 1, now: number): TcpStateName {
         c.activeCloser === 'both' || (c.activeCloser === 'client' && dir === 0) || (c.activeCloser === 'server' && dir === 1);
       if (iAmHolder) {
         if (!myFinAcked) return 'CLOSING';
-        return c.timeWaitEnd !== null && now < c.timeWaitEnd ? 'TIME_WAIT' : 'CLOSED';
+        // (NaN, no TIME-WAIT, compares false)
+        return now < c.timeWaitEndNaN ? 'TIME_WAIT' : 'CLOSED';
       }
       return myFinAcked ? 'CLOSED' : 'LAST_ACK';
     }
@@ -556,6 +564,9 @@ defineI32(Side.prototype, SIDE_U32, SIDE_I32.length, 'u32');
 defineFlags(Side.prototype, SIDE_BOOL, SIDE_I32.length + SIDE_U32.length);
 defineF64(Conn.prototype, CONN_F64, 0);
 defineF64(Conn.prototype, CONN_NULLABLE, CONN_F64.length, true);
+// the same slots as numbers, NaN for null: a getter that returns null or a double hands out a boxed
+// double (an allocation per read); the row layout and the per-connection detectors read these
+defineF64(Conn.prototype, CONN_NULLABLE.map((n) => n + 'NaN'), CONN_F64.length);
 defineI32(Conn.prototype, CONN_I32, 0, 'int');
 defineI32(Conn.prototype, CONN_U32, CONN_I32.length, 'u32');
 defineFlags(Conn.prototype, CONN_BOOL, CONN_I32.length + CONN_U32.length);
