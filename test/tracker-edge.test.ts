@@ -84,7 +84,29 @@ describe.skipIf(!existsSync(sllOversized))('PAWS on an ACK', () => {
     d.close();
     expect(rows.length).toBeGreaterThan(0);
     expect(rows.some((r) => r.summary.startsWith('An ACK from the client of '))).toBe(true);
-    expect(rows.every((r) => /^(An ACK|A segment of \d+ bytes|A reset) from the /.test(r.summary))).toBe(true);
+    // (but the count of those past the 20 listed)
+    expect(rows.filter((r) => !/^\d+ more segments? from /.test(r.summary)).every((r) => /^(An ACK|A segment of \d+ bytes|A reset) from the /.test(r.summary))).toBe(true);
+  });
+
+  // frame 6, the server's first timestamp, is 67,000 s ahead of its clock: every later server
+  // segment is 'older' than TS.Recent although the server's clock moves on normally
+  it('says when TS.Recent itself is ahead of the sender clock, and counts the violations past the 20 listed', () => {
+    const d = analyze(sllOversized);
+    const rows = (d.prepare("SELECT summary, details FROM findings WHERE kind = 'paws-violation' ORDER BY id").all() as { summary: string; details: string }[]).map((r) => ({
+      summary: r.summary,
+      d: JSON.parse(r.details) as Record<string, unknown>,
+    }));
+    d.close();
+    const s2c = rows.filter((r) => r.d.direction === 's2c' && r.d.nth !== undefined);
+    expect(s2c.map((r) => r.d.ts_recent_frame)).toEqual(s2c.map(() => 6));
+    // the first violation alone cannot tell a stray segment from a stray TS.Recent; from the second on the clock has moved on
+    expect(s2c.map((r) => r.d.ts_recent_ahead)).toEqual([false, ...s2c.slice(1).map(() => true)]);
+    expect(s2c[1]!.summary).toMatch(/The connection is only [\d.]+ s old and the server's clock moves on: TS\.Recent, from frame 6, is ahead of that clock/);
+    // 128 client segments violated PAWS: 20 findings, then one for the other 108
+    const c2s = rows.filter((r) => r.d.direction === 'c2s');
+    expect(c2s.length).toBe(21);
+    expect(c2s[20]!.d).toMatchObject({ violations: 128, listed: 20, more: 108 });
+    expect(c2s[20]!.summary).toMatch(/^108 more segments from the client of .* after the 20 listed one by one \(128 in all, the last in frame \d+\)\.$/);
   });
 });
 

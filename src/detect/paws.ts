@@ -16,7 +16,7 @@ const PAWS_WINDOW = 1;
 const PAWS_24DAYS = 24 * 24 * 3600;
 /** Linux lets a disordered duplicate ACK through when its TSval lags by at most ~RTO (>= 200 ms) */
 const DISORDERED_ACK_TICKS = 205;
-/** at most this many findings per connection direction; the rest are counted in the last one */
+/** at most this many findings per connection direction; the rest are counted in one more at the connection's end */
 const MAX_PER_DIRECTION = 20;
 
 export class PawsDetector implements Detector {
@@ -46,7 +46,10 @@ export class PawsDetector implements Detector {
   }
 
   private violation(seg: Segment, c: Conn, dir: 0 | 1, snd: Side, back: number): void {
+    const prevTsval = snd.pawsViolations > 0 ? snd.pawsLastTsval : null;
     snd.pawsViolations++;
+    snd.pawsLastTsval = seg.tsval;
+    snd.pawsLastFrame = seg.frame;
     if (snd.pawsViolations > MAX_PER_DIRECTION || this.out === null) return;
     const f = seg.flags;
     const rst = (f & RST) !== 0;
@@ -58,6 +61,12 @@ export class PawsDetector implements Detector {
     const rate = clockRate(snd);
     const timeBack = back / rate.hz;
     const from = dir === 0 ? 'client' : 'server';
+    // a segment older than its connection is a forged or stray one, unless the sender's clock
+    // keeps moving on from the last violation while staying behind: then TS.Recent itself came
+    // from a timestamp ahead of this sender's clock (another host, or a middlebox rewriting it),
+    // and every later segment fails until the clock catches up
+    const age = seg.ts - c.start;
+    const recentAhead = timeBack > age + 1 && prevTsval !== null && seqDiff(seg.tsval, prevTsval) > 0;
     const frames = frameList(snd.tsRecentFrame, seg.frame);
     const details = {
       direction: dir === 0 ? 'c2s' : 's2c',
@@ -79,6 +88,7 @@ export class PawsDetector implements Detector {
       disordered_ack: disordered,
       rfc7323_drop: rfcDrop,
       linux_drop: linuxDrop,
+      ts_recent_ahead: recentAhead,
       nth: snd.pawsViolations,
     };
     // (an article that fits: 'An ACK', and a byte count read aloud can start with a vowel)
@@ -98,10 +108,39 @@ export class PawsDetector implements Detector {
       relatedConnectionId: null,
       frames,
       host: dir === 0 ? c.clientIp : c.serverIp,
-      summary: `${kindText} from the ${from} of ${tupleText(c)} carries a timestamp ${back} ticks (about ${secs(timeBack)}) older than one the ${dir === 0 ? 'server' : 'client'} already saw: RFC 7323 ${rfcDrop ? 'says drop it' : 'exempts it'}; ${verdict}.`,
+      summary:
+        `${kindText} from the ${from} of ${tupleText(c)} carries a timestamp ${back} ticks (about ${secs(timeBack)}) older than one the ${dir === 0 ? 'server' : 'client'} already saw: RFC 7323 ${rfcDrop ? 'says drop it' : 'exempts it'}; ${verdict}.` +
+        (recentAhead
+          ? ` The connection is only ${secs(age)} old and the ${from}'s clock moves on: TS.Recent, from frame ${snd.tsRecentFrame}, is ahead of that clock (a timestamp from another host or rewritten on the way), so its segments keep failing until the clock catches up.`
+          : ''),
       details,
       wiresharkFilter: framesFilter(frames),
     });
+  }
+
+  /** the violations past the per-direction cap, in one finding per direction */
+  onConnEnd(c: Conn): void {
+    const out = this.out;
+    if (out === null) return;
+    for (let dir = 0; dir < 2; dir++) {
+      const snd = dir === 0 ? c.client : c.server;
+      const n = snd.pawsViolations;
+      if (n <= MAX_PER_DIRECTION) continue;
+      const from = dir === 0 ? 'client' : 'server';
+      const more = n - MAX_PER_DIRECTION;
+      out.finding({
+        kind: 'paws-violation',
+        severity: 'info',
+        ts: c.end,
+        connectionId: c.id,
+        relatedConnectionId: null,
+        frames: [snd.pawsLastFrame],
+        host: dir === 0 ? c.clientIp : c.serverIp,
+        summary: `${more} more segment${more === 1 ? '' : 's'} from the ${from} of ${tupleText(c)} carried a timestamp older than TS.Recent after the ${MAX_PER_DIRECTION} listed one by one (${n} in all, the last in frame ${snd.pawsLastFrame}).`,
+        details: { direction: dir === 0 ? 'c2s' : 's2c', sender: from, violations: n, listed: MAX_PER_DIRECTION, more, last_frame: snd.pawsLastFrame },
+        wiresharkFilter: framesFilter([snd.pawsLastFrame]),
+      });
+    }
   }
 
   finish(): void {}

@@ -19,7 +19,7 @@ export const KIND_INFO: Record<string, KindInfo> = {
   'paws-violation': {
     title: 'Old timestamp (PAWS)',
     meaning: 'a segment carried a TCP timestamp older than one the receiver had already seen, so the receiver may throw it away',
-    fields: ['direction', 'tsval', 'ts_recent', 'ticks_back', 'time_back', 'clock_hz', 'rst_exempt', 'disordered_ack', 'rfc7323_drop', 'linux_drop'],
+    fields: ['direction', 'tsval', 'ts_recent', 'ticks_back', 'time_back', 'clock_hz', 'rst_exempt', 'disordered_ack', 'rfc7323_drop', 'linux_drop', 'ts_recent_ahead', 'more'],
   },
   'nat-clock-collision': {
     title: 'Several hosts behind one address (NAT)',
