@@ -6,6 +6,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { corpusDir, repoRoot } from './helpers/env.ts';
+import type { Conn } from '../src/tracker/connection.ts';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'twscope-edge-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -15,6 +16,32 @@ function analyze(capture: string): Database.Database {
   const db = path.join(tmp, path.basename(capture) + '.db');
   execFileSync(process.execPath, [path.join(repoRoot, 'bin/twscope.js'), 'analyze', path.resolve(repoRoot, capture), '--db', db, '-q']);
   return new Database(db, { readonly: true });
+}
+
+/** the tracker alone over a capture under the repository: `onEnd` sees each connection as it
+ *  leaves (`atFinish`: released by finish() at the end of the capture); `eagerSweeps` runs the
+ *  tracker's sweep before every packet, so expired connections leave at once */
+async function runTracker(file: string, onEnd: (c: Conn, atFinish: boolean) => void, eagerSweeps = false): Promise<void> {
+  const { readCaptures } = await import('../src/reader/index.ts');
+  const { PacketDecoder } = await import('../src/decode/index.ts');
+  const { Segment } = await import('../src/decode/segment.ts');
+  const { Tracker } = await import('../src/tracker/tracker.ts');
+  let finishing = false;
+  const tracker = new Tracker({ timeWait: 60, idleTimeout: 300, firstId: 1 }, {
+    onSegment() {},
+    onReuse() {},
+    onConnEnd: (c) => onEnd(c, finishing),
+  });
+  const sweep = (tracker as unknown as { sweep(): void }).sweep.bind(tracker);
+  const dec = new PacketDecoder();
+  const seg = new Segment();
+  await readCaptures([path.resolve(repoRoot, file)], (f) => {
+    if (!dec.decode(f, seg)) return;
+    if (eagerSweeps) sweep();
+    tracker.push(seg);
+  });
+  finishing = true;
+  tracker.finish();
 }
 
 describe('tracker edge cases', () => {
@@ -32,28 +59,12 @@ describe('tracker edge cases', () => {
 
 describe('end of capture', () => {
   it('the connections still held are released in id order (rows append to the store; detectors see them in that order)', async () => {
-    const { readCaptures } = await import('../src/reader/index.ts');
-    const { PacketDecoder } = await import('../src/decode/index.ts');
-    const { Segment } = await import('../src/decode/segment.ts');
-    const { Tracker } = await import('../src/tracker/tracker.ts');
     const ended: number[] = [];
-    let finishing = false;
     const atFinish: number[] = [];
-    const tracker = new Tracker({ timeWait: 60, idleTimeout: 300, firstId: 1 }, {
-      onSegment() {},
-      onReuse() {},
-      onConnEnd(c) {
-        ended.push(c.id);
-        if (finishing) atFinish.push(c.id);
-      },
+    await runTracker('captures/findings/port-exhaustion.pcap', (c, finishing) => {
+      ended.push(c.id);
+      if (finishing) atFinish.push(c.id);
     });
-    const dec = new PacketDecoder();
-    const seg = new Segment();
-    await readCaptures([path.join(repoRoot, 'captures/findings/port-exhaustion.pcap')], (f) => {
-      if (dec.decode(f, seg)) tracker.push(seg);
-    });
-    finishing = true;
-    tracker.finish();
     // the capture ends with its connections in TIME-WAIT: all of them are released here
     expect(atFinish.length).toBeGreaterThanOrEqual(10);
     expect(atFinish).toEqual([...atFinish].sort((a, b) => a - b));
@@ -114,28 +125,8 @@ describe.skipIf(!existsSync(sllOversized))('PAWS on an ACK', () => {
 // packet on an expired connection's 4-tuple starts must not depend on whether one has run.
 describe('expiry', () => {
   async function track(file: string, eagerSweeps: boolean): Promise<{ id: number; end: string; prev: number | null; first: number }[]> {
-    const { readCaptures } = await import('../src/reader/index.ts');
-    const { PacketDecoder } = await import('../src/decode/index.ts');
-    const { Segment } = await import('../src/decode/segment.ts');
-    const { Tracker } = await import('../src/tracker/tracker.ts');
     const out: { id: number; end: string; prev: number | null; first: number }[] = [];
-    const tracker = new Tracker({ timeWait: 60, idleTimeout: 300, firstId: 1 }, {
-      onSegment() {},
-      onReuse() {},
-      onConnEnd(c) {
-        out.push({ id: c.id, end: c.endReason, prev: c.prevId, first: c.firstFrame });
-      },
-    });
-    const sweep = (tracker as unknown as { sweep(): void }).sweep.bind(tracker);
-    const dec = new PacketDecoder();
-    const seg = new Segment();
-    await readCaptures([path.resolve(repoRoot, file)], (f) => {
-      if (!dec.decode(f, seg)) return;
-      // a sweep before every packet: expired connections leave at once
-      if (eagerSweeps) sweep();
-      tracker.push(seg);
-    });
-    tracker.finish();
+    await runTracker(file, (c) => out.push({ id: c.id, end: c.endReason, prev: c.prevId, first: c.firstFrame }), eagerSweeps);
     return out.sort((a, b) => a.id - b.id);
   }
 

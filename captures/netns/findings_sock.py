@@ -64,16 +64,42 @@ def linger0(s):
 
 
 # ---------------------------------------------------------------- server
+def _listener(addr, port, backlog):
+    s = socket.socket(fam(addr), socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((addr, port))
+    s.listen(backlog)
+    return s
+
+
+def _serve(c, i, mode="close-first", sink_bytes=0, close_delay=0.0):
+    """One accepted connection in one of server()'s modes; events say how it went."""
+    try:
+        if mode == "sink":
+            n = recv_exact(c, sink_bytes)
+            ev("sunk", i=i, bytes=n)
+            c.sendall(b"OK\n")
+        else:
+            recv_line(c)
+            c.sendall(b"HTTP/1.0 200 OK\r\n\r\nhello\n")
+        if mode == "wait-eof":
+            recv_until_eof(c)
+        elif close_delay:
+            time.sleep(close_delay)
+        c.close()
+        ev("closed", i=i)
+    except OSError as e:
+        ev("error", i=i, errno=e.errno, msg=str(e))
+        c.close()
+
+
 def server(addr, port, modes=("close-first",), count=1, timeout=30, sink_bytes=0, close_delay=0.0):
     """Accept `count` connections one after another; connection i uses modes[i % len(modes)]:
     close-first: read one request line, answer, close (server is the active closer)
     wait-eof:    read one request line, answer, wait for the client's FIN, close (client closes first)
     sink:        read exactly sink_bytes, answer, close (server closes first)
     """
-    s = socket.socket(fam(addr), socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind((addr, port))
-    s.listen(512)
+    s = _listener(addr, port, 512)
     s.settimeout(timeout)
     ev("listening", addr=addr, port=port)
     for i in range(count):
@@ -85,23 +111,7 @@ def server(addr, port, modes=("close-first",), count=1, timeout=30, sink_bytes=0
         c.settimeout(timeout)
         mode = modes[i % len(modes)]
         ev("accept", i=i, peer="%s:%d" % (peer[0], peer[1]), mode=mode)
-        try:
-            if mode == "sink":
-                n = recv_exact(c, sink_bytes)
-                ev("sunk", i=i, bytes=n)
-                c.sendall(b"OK\n")
-            else:
-                recv_line(c)
-                c.sendall(b"HTTP/1.0 200 OK\r\n\r\nhello\n")
-            if mode == "wait-eof":
-                recv_until_eof(c)
-            elif close_delay:
-                time.sleep(close_delay)
-            c.close()
-            ev("closed", i=i)
-        except OSError as e:
-            ev("error", i=i, errno=e.errno, msg=str(e))
-            c.close()
+        _serve(c, i, mode, sink_bytes, close_delay)
     s.close()
     ev("done")
 
@@ -289,10 +299,7 @@ def trickle(dst, port, secs=2.0, every=0.01, size=1000, sport=None, src=None):
 
 def line_sink_server(addr, port, timeout=30):
     """Accept one connection, read until EOF, answer with the byte count, close."""
-    s = socket.socket(fam(addr), socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind((addr, port))
-    s.listen(8)
+    s = _listener(addr, port, 8)
     s.settimeout(timeout)
     ev("listening")
     c, peer = s.accept()
@@ -330,10 +337,7 @@ def listen_queue_server(addr, port, backlog=1, start_at=0.0, first_after=0.5, ev
     """listen(backlog) and accept nothing until start_at + first_after; then accept one connection every
     `every` s (the first `paced` ones; the rest as they come), `count` in all, bounded by `timeout` s.
     Each: read one request line, answer, close (server closes first)."""
-    s = socket.socket(fam(addr), socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind((addr, port))
-    s.listen(backlog)
+    s = _listener(addr, port, backlog)
     ev("listening", addr=addr, port=port, backlog=backlog)
     deadline = time.time() + timeout
     for i in range(count):
@@ -351,14 +355,7 @@ def listen_queue_server(addr, port, backlog=1, start_at=0.0, first_after=0.5, ev
             break
         c.settimeout(10)
         ev("accept", i=i, peer="%s:%d" % (peer[0], peer[1]))
-        try:
-            recv_line(c)
-            c.sendall(b"HTTP/1.0 200 OK\r\n\r\nhello\n")
-            c.close()
-            ev("closed", i=i)
-        except OSError as e:
-            ev("error", i=i, errno=e.errno, msg=str(e))
-            c.close()
+        _serve(c, i)
     s.close()
     ev("done")
 

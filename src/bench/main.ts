@@ -17,6 +17,7 @@ import { generateCapture } from './gen.js';
 import { readCaptures } from '../reader/index.js';
 import { PacketDecoder, Segment } from '../decode/index.js';
 import { analyze } from '../pipeline/analyze.js';
+import { median } from '../detect/util.js';
 import { rmSync } from 'node:fs';
 
 export interface StepResult {
@@ -142,12 +143,6 @@ function runChild(stepName: string, file: string): Promise<ChildOut> {
       resolve(JSON.parse(out.trim().split('\n').pop() ?? '{}') as ChildOut);
     });
   });
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 function fmtNum(n: number): string {

@@ -10,7 +10,7 @@
 
 import type { Conn } from '../tracker/connection.js';
 import type { Detector, FindingSink } from './types.js';
-import { frameList, framesFilter, round, secs, thousands, tupleText } from './util.js';
+import { endpointText, frameList, framesFilter, ipField, median, round, secs, thousands, tupleText } from './util.js';
 
 const EXAMPLES = 10;
 
@@ -120,8 +120,9 @@ export class ServiceDetector implements Detector {
         const sv = c.server;
         y.retransmissions += cl.synCount - 1;
         if (y.clients.size < 1000) y.clients.add(c.clientIp);
-        if (y.examples.length < EXAMPLES) y.examples.push({ id: c.id, frames: sv.isn !== -1 ? [cl.synFrame, sv.synFrame] : [cl.synFrame], ts: cl.synTs });
-        if (sv.isn !== -1) {
+        const answered = sv.isn !== -1;
+        if (y.examples.length < EXAMPLES) y.examples.push({ id: c.id, frames: answered ? [cl.synFrame, sv.synFrame] : [cl.synFrame], ts: cl.synTs });
+        if (answered) {
           y.delayed++;
           // connect() returns when the SYN-ACK arrives; at the capture point the client's ACK of it is the nearest mark
           const delay = (c.handshakeAckTs >= sv.synTs ? c.handshakeAckTs : sv.synTs) - cl.synTs;
@@ -180,12 +181,11 @@ export class ServiceDetector implements Detector {
   }
 
   finish(out: FindingSink): void {
-    const ipf = (v: number): string => (v === 6 ? 'ipv6' : 'ip');
-    const ep = (s: ServiceStats): string => (s.ipVersion === 6 ? `[${s.serverIp}]:${s.port}` : `${s.serverIp}:${s.port}`);
+    const ep = (s: ServiceStats): string => endpointText(s.ipVersion, s.serverIp, s.port);
     const services = [...this.services].sort((a, b) => b.total - a.total || a.firstTs - b.firstTs);
     const scanned = this.scans(out);
     for (const s of services) {
-      if (s.syn.delayed + s.syn.unanswered > 0 && !scanned.has(s)) this.synFinding(out, s, ep(s), ipf(s.ipVersion));
+      if (s.syn.delayed + s.syn.unanswered > 0 && !scanned.has(s)) this.synFinding(out, s, ep(s));
       for (const [by, r] of s.resets) {
         const frames = frameList(...r.examples.map((e) => e.frame));
         const share = r.count / s.total;
@@ -199,7 +199,7 @@ export class ServiceDetector implements Detector {
           host: s.serverIp,
           summary: `${r.count} of ${s.total} connections to ${ep(s)} ended with a reset from the ${by} instead of an orderly FIN close${r.kinds['after-fin'] ? ` (${r.kinds['after-fin']} after a FIN)` : ''}: data in flight may have been lost and no TIME-WAIT protects the 4-tuple.`,
           details: { service: ep(s), reset_by: by, connections: r.count, total: s.total, share: round(share, 4), rst_kinds: r.kinds, examples: r.examples },
-          wiresharkFilter: `${ipf(s.ipVersion)}.addr == ${s.serverIp} && tcp.port == ${s.port} && tcp.flags.reset == 1`,
+          wiresharkFilter: `${ipField(s.ipVersion)}.addr == ${s.serverIp} && tcp.port == ${s.port} && tcp.flags.reset == 1`,
         });
       }
       if (s.refused.count > 0) {
@@ -229,23 +229,23 @@ export class ServiceDetector implements Detector {
           host: s.serverIp,
           summary: `Clients closed first on ${s.clientFirst} of ${s.total} connections to ${ep(s)} (server first: ${s.serverFirst}, simultaneous: ${s.both}): TIME-WAIT lands on the clients, whose ephemeral ports it holds for the TIME-WAIT length.`,
           details: { service: ep(s), connections: s.total, client_first: s.clientFirst, server_first: s.serverFirst, simultaneous: s.both, examples: s.clientFirstExamples },
-          wiresharkFilter: `${ipf(s.ipVersion)}.addr == ${s.serverIp} && tcp.port == ${s.port} && tcp.flags.fin == 1`,
+          wiresharkFilter: `${ipField(s.ipVersion)}.addr == ${s.serverIp} && tcp.port == ${s.port} && tcp.flags.fin == 1`,
         });
       }
     }
   }
 
-  private synFinding(out: FindingSink, s: ServiceStats, ep: string, ipf: string): void {
+  private synFinding(out: FindingSink, s: ServiceStats, ep: string): void {
     const y = s.syn;
     const affected = y.delayed + y.unanswered;
     const share = affected / y.attempts;
-    const delays = [...y.delays].sort((a, b) => a - b);
-    const n = delays.length;
-    const median = n === 0 ? null : n % 2 === 1 ? delays[n >> 1]! : (delays[n / 2 - 1]! + delays[n / 2]!) / 2;
+    const delays = y.delays;
+    const mid = delays.length ? median(delays) : null;
     const parts: string[] = [];
     if (y.delayed > 0) {
-      const range = delays.length > 1 && delays[0]! < y.maxDelay ? `${secs(delays[0]!)} to ${secs(y.maxDelay)}` : secs(y.maxDelay);
-      parts.push(`${y.delayed} of ${y.attempts} connection attempt${y.attempts === 1 ? '' : 's'} to ${ep} ${y.delayed === 1 ? 'was' : 'were'} answered only after the client sent its SYN again (connect() took ${range}${delays.length > 2 ? `, median ${secs(median!)}` : ''})`);
+      const min = Math.min(...delays);
+      const range = delays.length > 1 && min < y.maxDelay ? `${secs(min)} to ${secs(y.maxDelay)}` : secs(y.maxDelay);
+      parts.push(`${y.delayed} of ${y.attempts} connection attempt${y.attempts === 1 ? '' : 's'} to ${ep} ${y.delayed === 1 ? 'was' : 'were'} answered only after the client sent its SYN again (connect() took ${range}${delays.length > 2 ? `, median ${secs(mid!)}` : ''})`);
     }
     if (y.unanswered > 0) {
       const lead = y.delayed > 0 ? `${y.unanswered} more` : `${y.unanswered} of ${y.attempts} connection attempt${y.attempts === 1 ? '' : 's'} to ${ep}`;
@@ -269,12 +269,12 @@ export class ServiceDetector implements Detector {
         unanswered: y.unanswered,
         share: round(share, 4),
         syn_retransmissions: y.retransmissions,
-        connect_delay_median: median === null ? null : round(median),
+        connect_delay_median: mid === null ? null : round(mid),
         connect_delay_max: y.delayed > 0 ? round(y.maxDelay) : null,
         clients: [...y.clients].slice(0, 50),
         examples: y.examples.map((e) => e.id),
       },
-      wiresharkFilter: `${ipf}.dst == ${s.serverIp} && tcp.dstport == ${s.port} && tcp.flags.syn == 1 && tcp.flags.ack == 0 && tcp.analysis.retransmission`,
+      wiresharkFilter: `${ipField(s.ipVersion)}.dst == ${s.serverIp} && tcp.dstport == ${s.port} && tcp.flags.syn == 1 && tcp.flags.ack == 0 && tcp.analysis.retransmission`,
     });
   }
 
@@ -299,7 +299,6 @@ export class ServiceDetector implements Detector {
       const ports = l.map((s) => s.port).sort((a, b) => a - b);
       const first = (s: ServiceStats): { frames: number[]; ts: number } => s.syn.examples[0] ?? s.syn.firstSilent!;
       const frames = frameList(...l.slice(0, EXAMPLES).map((s) => first(s).frames[0]!));
-      const v6 = l[0]!.ipVersion === 6;
       out.finding({
         kind: 'syn-retransmission',
         severity: 'info',
@@ -310,7 +309,7 @@ export class ServiceDetector implements Detector {
         host: ip,
         summary: `SYNs to ${thousands(l.length)} ports of ${ip} got no answer at all (${thousands(attempts)} attempts from ${thousands(clients.size)} client${clients.size === 1 ? '' : 's'}, ${thousands(retransmissions)} SYNs sent again): a port scan, or a firewall dropping SYNs to ports that are not open.`,
         details: { scope: 'host', server: ip, ports: l.length, port_list: ports.slice(0, 50), attempts, syn_retransmissions: retransmissions, clients: [...clients].slice(0, 50) },
-        wiresharkFilter: `${v6 ? 'ipv6' : 'ip'}.dst == ${ip} && tcp.flags.syn == 1 && tcp.flags.ack == 0 && tcp.analysis.retransmission`,
+        wiresharkFilter: `${ipField(l[0]!.ipVersion)}.dst == ${ip} && tcp.flags.syn == 1 && tcp.flags.ack == 0 && tcp.analysis.retransmission`,
       });
     }
     return scanned;

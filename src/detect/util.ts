@@ -13,10 +13,26 @@ export function framesFilter(frames: number[]): string {
 /** the tick rates timestamp clocks are snapped to */
 export const RATES = [1, 10, 100, 250, 300, 1000, 1_000_000];
 
+/** "address:port", IPv6 in brackets */
+export function endpointText(ipVersion: number, ip: string, port: number): string {
+  return ipVersion === 6 ? `[${ip}]:${port}` : `${ip}:${port}`;
+}
+
 /** "client:port -> server:port", IPv6 in brackets */
 export function tupleText(c: Conn): string {
-  const ep = (ip: string, port: number): string => (c.ipVersion === 6 ? `[${ip}]:${port}` : `${ip}:${port}`);
-  return `${ep(c.clientIp, c.cport)} -> ${ep(c.serverIp, c.sport)}`;
+  return `${endpointText(c.ipVersion, c.clientIp, c.cport)} -> ${endpointText(c.ipVersion, c.serverIp, c.sport)}`;
+}
+
+/** Wireshark's field prefix for the addresses of an IP version */
+export function ipField(ipVersion: number): 'ip' | 'ipv6' {
+  return ipVersion === 6 ? 'ipv6' : 'ip';
+}
+
+/** the median of a non-empty list (the mean of the middle two for an even count) */
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 /** frames sorted, unique, positive */
@@ -37,7 +53,7 @@ export function secs(v: number): string {
 
 /** Wireshark display filter for the SYNs (or SYN-ACKs) one address sent to another, optionally from a set of source ports */
 export function synFilter(ipVersion: 4 | 6, src: string, dst: string, opts: { synAck?: boolean; srcPorts?: number[]; dstPort?: number } = {}): string {
-  const ip = ipVersion === 6 ? 'ipv6' : 'ip';
+  const ip = ipField(ipVersion);
   let f = `${ip}.src == ${src} && ${ip}.dst == ${dst} && tcp.flags.syn == 1 && tcp.flags.ack == ${opts.synAck ? 1 : 0}`;
   if (opts.dstPort !== undefined) f += ` && tcp.dstport == ${opts.dstPort}`;
   const ports = opts.srcPorts ? [...new Set(opts.srcPorts)].sort((a, b) => a - b) : [];
