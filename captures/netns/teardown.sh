@@ -194,6 +194,25 @@ s_half_close_server() {
 J
 }
 
+# 6c. half-close, then a long silence: the server answers only after 65 s, longer than TIME-WAIT
+#     (60 s) but shorter than twscope's idle timeout (300 s): still one connection
+s_half_close_idle() {
+  begin half-close-idle
+  twt_cap_start twt-c twtc0 "$OUT/half-close-idle.pcap" tcp
+  twt_bg twt-s 120 $PEER server --listen $S4:8015 --timeout 100 --actions "recv:100,eof,sleep:65,send:1000,close" 2>>"$WORK/peers.log"; SRV=$TWT_BG_PID
+  twt_wait_port twt-s 8015
+  twt_exec twt-c 120 $PEER client --bind $C4:40015 --connect $S4:8015 --timeout 100 --actions "send:100,shutwr,eof,close" 2>>"$WORK/peers.log"
+  wait $SRV; finish $TWT_CAP_PID
+  describe half-close-idle.pcap <<J
+{"capture": "half-close-idle.pcap",
+ "scenario": "Half-close with a long silence: the client sends its request and shutdown(SHUT_WR); the server reads EOF, sends nothing for 65 s (longer than the 60 s TIME-WAIT, shorter than twscope's 300 s idle timeout), then 1000 bytes and its FIN. A half-closed connection is not closed: it is one connection, not two.",
+ "made_with": "tcpdump 4.99 -U, $ETH_C, microsecond pcap",
+ "connections": [{"client": "$C4:40015", "server": "$S4:8015", "active_closer": "client", "close_kind": "fin", "rst_by": null,
+   "end_state": {"client": "TIME-WAIT", "server": "CLOSED"},
+   "notes": "Client FIN in frame {first_fin_frame} right after its request; 65 s without a packet; the server's 1000 bytes and its FIN in frame {peer_fin_frame}; the client's last ACK in frame {last_ack_frame}."}]}
+J
+}
+
 # 7. connections still open / half-closed when the capture ends (-i any -> SLL2)
 s_open_at_end() {
   begin open-at-end
@@ -397,7 +416,7 @@ P
 
 # ---- main (scenario functions above)
 
-ALL="client_closes_first server_closes_first linger0_client linger0_server unread_data_rst half_close_client half_close_server open_at_end simultaneous_close lost_last_ack refused rst_after_close unanswered client_closes_first_v6 linger0_client_v6 mixed"
+ALL="client_closes_first server_closes_first linger0_client linger0_server unread_data_rst half_close_client half_close_server half_close_idle open_at_end simultaneous_close lost_last_ack refused rst_after_close unanswered client_closes_first_v6 linger0_client_v6 mixed"
 if [ $# -eq 0 ]; then set -- $ALL; fi
 for s in "$@"; do "s_${s//-/_}"; done
 twt_cleanup twt-
