@@ -1,6 +1,6 @@
 // Tracker edge cases on real captures.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -171,5 +171,23 @@ describe.skipIf(!existsSync(halfIdle))('a half-closed connection idle for minute
     const rows = d.prepare('SELECT first_frame AS f, last_frame AS l, client_fin_frame AS cf, server_fin_frame AS sf FROM connections').all();
     d.close();
     expect(rows).toEqual([{ f: 1, l: 86, cf: 80, sf: 82 }]);
+  });
+});
+
+// Timestamps that step back within a connection (crafted from the real frames of lo-eth.pcap:
+// frame 5 stamped 1000 s earlier, as in a merged capture whose interfaces' clocks disagree; no
+// kernel writes that). Idle time counts from the connection's newest packet, so frame 6 does not
+// find the connection idle for 1000 s and start another.
+describe('a capture clock that steps back', () => {
+  it('keeps the connection whole', async () => {
+    const { pcapFile, realRecords } = await import('./helpers/craft.ts');
+    const recs = await realRecords();
+    recs[4] = { ...recs[4]!, sec: recs[4]!.sec - 1000 };
+    const file = path.join(tmp, 'clock-step-back.pcap');
+    writeFileSync(file, pcapFile(recs));
+    const d = analyze(file);
+    const first = d.prepare('SELECT count(*) AS n, min(first_frame) AS f, max(last_frame) AS l FROM connections WHERE client_port = (SELECT client_port FROM connections WHERE first_frame = 1)').get();
+    d.close();
+    expect(first).toEqual({ n: 1, f: 1, l: 10 });
   });
 });
