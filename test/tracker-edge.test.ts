@@ -191,3 +191,51 @@ describe('a capture clock that steps back', () => {
     expect(first).toEqual({ n: 1, f: 1, l: 10 });
   });
 });
+
+// One client segment of paws-delayed (real frames, Linux 6.18) with its TSval moved 1,000,000
+// ticks ahead, as a middlebox rewriting one timestamp would leave it (crafted: no kernel sends
+// that). It becomes TS.Recent, and every later client segment is 'older': the findings say that
+// TS.Recent is ahead of the client's clock, and those past the 20 listed are counted in one more.
+describe('a stray TSval far ahead', () => {
+  it('is named as the cause, and every violation is counted', async () => {
+    const { pcapFile, realRecords } = await import('./helpers/craft.ts');
+    const recs = await realRecords('../findings/paws-delayed.pcapng');
+    const tcpAt = (b: Uint8Array): number => 14 + (b[14]! & 15) * 4;
+    const isTcp4 = (b: Uint8Array): boolean => b[12] === 0x08 && b[13] === 0x00 && b[23] === 6;
+    const src = (b: Uint8Array): string => b.slice(26, 30).join('.');
+    // the client sent the SYN; the segment to alter is one of its data segments, a few into the connection
+    const syn = recs.find((r) => isTcp4(r.data) && (r.data[tcpAt(r.data) + 13]! & 0x12) === 0x02)!;
+    const client = src(syn.data);
+    const k = recs.findIndex((r, i) => i > 20 && isTcp4(r.data) && src(r.data) === client && r.data.length > 1000);
+    expect(k).toBeGreaterThan(0);
+    const b = Uint8Array.from(recs[k]!.data);
+    const t = tcpAt(b);
+    let o = t + 20;
+    while (o < t + (b[t + 12]! >> 4) * 4 && b[o] !== 8) o += b[o]! <= 1 ? 1 : b[o + 1]!;
+    expect(b[o]).toBe(8);
+    const v = new DataView(b.buffer);
+    v.setUint32(o + 2, (v.getUint32(o + 2) + 1_000_000) >>> 0);
+    recs[k] = { ...recs[k]!, data: b };
+    const file = path.join(tmp, 'paws-stray-ahead.pcap');
+    writeFileSync(file, pcapFile(recs));
+    const d = analyze(file);
+    const rows = (d.prepare("SELECT summary, details FROM findings WHERE kind = 'paws-violation' AND json_extract(details, '$.direction') = 'c2s' ORDER BY id").all() as { summary: string; details: string }[]).map((r) => ({
+      summary: r.summary,
+      d: JSON.parse(r.details) as Record<string, unknown>,
+    }));
+    d.close();
+    const listed = rows.filter((r) => r.d.nth !== undefined);
+    expect(listed.length).toBe(20);
+    expect(listed.every((r) => r.d.ts_recent_frame === k + 1)).toBe(true);
+    // the first violation alone cannot tell a stray segment from a stray TS.Recent; the later ones
+    // come from a clock that has moved on since (all but segments sent in the first one's tick)
+    expect(listed[0]!.d.ts_recent_ahead).toBe(false);
+    expect(listed.slice(1).every((r) => r.d.ts_recent_ahead === (r.d.tsval !== listed[0]!.d.tsval))).toBe(true);
+    expect(listed.filter((r) => r.d.ts_recent_ahead === true).length).toBeGreaterThanOrEqual(15);
+    const more = rows.filter((r) => r.d.more !== undefined);
+    expect(more.length).toBe(1);
+    expect(more[0]!.d.listed).toBe(20);
+    expect(more[0]!.d.violations as number).toBeGreaterThan(100);
+    expect(more[0]!.d.more).toBe((more[0]!.d.violations as number) - 20);
+  });
+});

@@ -46,9 +46,9 @@ export class PawsDetector implements Detector {
   }
 
   private violation(seg: Segment, c: Conn, dir: 0 | 1, snd: Side, back: number): void {
-    const prevTsval = snd.pawsViolations > 0 ? snd.pawsLastTsval : null;
+    const firstTsval = snd.pawsViolations > 0 ? snd.pawsFirstTsval : null;
+    if (firstTsval === null) snd.pawsFirstTsval = seg.tsval;
     snd.pawsViolations++;
-    snd.pawsLastTsval = seg.tsval;
     snd.pawsLastFrame = seg.frame;
     if (snd.pawsViolations > MAX_PER_DIRECTION || this.out === null) return;
     const f = seg.flags;
@@ -62,11 +62,11 @@ export class PawsDetector implements Detector {
     const timeBack = back / rate.hz;
     const from = dir === 0 ? 'client' : 'server';
     // a segment older than its connection is a forged or stray one, unless the sender's clock
-    // keeps moving on from the last violation while staying behind: then TS.Recent itself came
+    // has moved on since the first violation while staying behind: then TS.Recent itself came
     // from a timestamp ahead of this sender's clock (another host, or a middlebox rewriting it),
     // and every later segment fails until the clock catches up
     const age = seg.ts - c.start;
-    const recentAhead = timeBack > age + 1 && prevTsval !== null && seqDiff(seg.tsval, prevTsval) > 0;
+    const recentAhead = timeBack > age + 1 && firstTsval !== null && seqDiff(seg.tsval, firstTsval) > 0;
     const frames = frameList(snd.tsRecentFrame, seg.frame);
     const details = {
       direction: dir === 0 ? 'c2s' : 's2c',

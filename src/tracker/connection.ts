@@ -21,7 +21,7 @@ export const enum ZState {
 const SIDE_F64 = ['isn', 'synTs', 'lastSynTs', 'prevSynTs', 'finTs', 'finAckedTs', 'rstTs', 'firstTsTime', 'lastTsTime', 'tsRecentTime', 'lastTs', 'bytes'] as const;
 const SIDE_I32 = ['pkts', 'retrans', 'synCount', 'finCount', 'rstCount', 'pawsViolations', 'mss', 'wscale', 'zstate', 'zprev', 'rxmitHist', 'zeroWin'] as const;
 /** frames, and 32-bit sequence/timestamp values (read only after they were first set: no sentinel) */
-const SIDE_U32 = ['synFrame', 'finFrame', 'finAckedFrame', 'rstFrame', 'tsRecentFrame', 'lastFrame', 'nextSeq', 'highAck', 'finSeq', 'firstTsval', 'lastTsval', 'tsRecent', 'histLastSyn', 'histLastFin', 'histLastRst', 'pawsLastTsval', 'pawsLastFrame'] as const;
+const SIDE_U32 = ['synFrame', 'finFrame', 'finAckedFrame', 'rstFrame', 'tsRecentFrame', 'lastFrame', 'nextSeq', 'highAck', 'finSeq', 'firstTsval', 'lastTsval', 'tsRecent', 'histLastSyn', 'histLastFin', 'histLastRst', 'pawsFirstTsval', 'pawsLastFrame'] as const;
 const SIDE_BOOL = ['seqKnown', 'ackKnown', 'finAckedPeerFin', 'tsRecentValid', 'sackPermitted', 'synHasTs', 'tsSeen'] as const;
 
 /** `end` is the last packet's time; `latest` the newest of them (a file's clock can step back) */
@@ -152,8 +152,8 @@ export class Side {
   declare tsRecentFrame: number;
   declare tsRecentValid: boolean;
   declare pawsViolations: number;
-  /** TSval and frame of the last PAWS violation (read with pawsViolations > 0) */
-  declare pawsLastTsval: number;
+  /** TSval of the first PAWS violation and frame of the last (read with pawsViolations > 0) */
+  declare pawsFirstTsval: number;
   declare pawsLastFrame: number;
 
   // handshake options (from the SYN or SYN-ACK); -1 when absent
