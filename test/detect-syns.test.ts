@@ -1,8 +1,9 @@
 // syn-retransmission on real captures: a bundled one (a SYN dropped by a firewall), one with
-// every SYN captured twice (copies are not retransmissions), and public ones (skipped
-// without ../shared): tcptrace's 6syns sample and a port scan in gopacket's cip.pcap.
+// every SYN captured twice (copies are not retransmissions), variants crafted from real frames
+// (a SYN copy microseconds later, a port scan), and public ones (skipped without ../shared):
+// tcptrace's 6syns sample and a port scan in gopacket's cip.pcap.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -42,6 +43,52 @@ describe('syn-retransmission', () => {
 
   it('each SYN captured twice (two interfaces, microseconds apart) is no retransmission', () => {
     expect(synFindings('captures/formats/multi-if.pcapng')).toEqual([]);
+  });
+});
+
+// Variants crafted from real frames (helpers/craft.ts writes them as classic pcap): a copy of a
+// SYN in the capture, and a port scan. No kernel here writes the first; the second is what
+// scanning a firewalled host looks like, built from one real unanswered attempt.
+describe('syn-retransmission on crafted variants of real captures', () => {
+  const ethTcp = (b: Uint8Array): number => 14 + (b[14]! & 15) * 4;
+
+  it('a copy of the SYN microseconds later (a duplicating tap) is no retransmission', async () => {
+    const { pcapFile, realRecords } = await import('./helpers/craft.ts');
+    const recs = await realRecords(); // lo-eth.pcap: frame 1 is a SYN, frame 2 its SYN-ACK 14 us later
+    const syn = recs[0]!;
+    const file = path.join(tmp, 'syn-copy.pcap');
+    writeFileSync(file, pcapFile([syn, { ...syn, frac: syn.frac + 5 }, ...recs.slice(1)]));
+    expect(synFindings(file)).toEqual([]);
+    // the same SYN first sent a second earlier (a retransmission timeout) is one
+    writeFileSync(file, pcapFile([{ ...syn, sec: syn.sec - 1 }, ...recs]));
+    const f = synFindings(file);
+    expect(f.length).toBe(1);
+    expect(f[0]!.details).toMatchObject({ delayed: 1, syn_retransmissions: 1 });
+  });
+
+  it('SYNs to 12 ports of one address, none answered, are one finding for the address', async () => {
+    const { pcapFile, realRecords } = await import('./helpers/craft.ts');
+    // unanswered.pcap: one attempt, its SYN sent three times, dropped by iptables
+    const syns = await realRecords('../teardown/unanswered.pcap');
+    const recs: typeof syns = [];
+    for (let p = 0; p < 12; p++) {
+      for (const r of syns) {
+        const b = Uint8Array.from(r.data);
+        const v = new DataView(b.buffer);
+        const t = ethTcp(b);
+        v.setUint16(t, 41000 + p); // source port
+        v.setUint16(t + 2, 9000 + p); // destination port
+        recs.push({ ...r, frac: r.frac + p * 1000, data: b });
+      }
+    }
+    recs.sort((a, b) => a.sec - b.sec || a.frac - b.frac);
+    const file = path.join(tmp, 'scan.pcap');
+    writeFileSync(file, pcapFile(recs));
+    const f = synFindings(file);
+    expect(f.length).toBe(1);
+    expect(f[0]!.severity).toBe('info');
+    expect(f[0]!.details).toMatchObject({ scope: 'host', server: '192.0.2.70', ports: 12, attempts: 12, syn_retransmissions: 24 });
+    expect(f[0]!.summary).toMatch(/^SYNs to 12 ports of 192\.0\.2\.70 got no answer at all \(12 attempts from 1 client, 24 SYNs sent again\): a port scan/);
   });
 });
 
