@@ -147,6 +147,42 @@ describe('nat-clock-collision on synthetic connections', () => {
     expect(clocks[0]!.measuredHz).toBeCloseTo(1000, 0);
   });
 
+  it('a 2 Hz clock (the 4.4BSD slow timer) on short connections minutes apart: one host, not one clock per connection', () => {
+    // tcptrace's fast_reuse.dmp: 18 connections of one 4-tuple, 1.2-2 s long, every 180-230 s;
+    // each shows 2 or 3 ticks, which several rates allow, and only 2 Hz joins them up
+    const conns: Conn[] = [];
+    for (let i = 0; i < 18; i++) conns.push(conn('198.51.100.7', 3330, T0 + i * 193.7, 1.2 + (i % 3) * 0.4, 2, 16962));
+    const { findings, clocks } = run(conns);
+    expect(findings).toEqual([]);
+    expect(clocks).toHaveLength(1);
+    expect(clocks[0]!.connections).toHaveLength(18);
+    expect(clocks[0]!.rateHz).toBe(2);
+    expect(clocks[0]!.measuredHz).toBeCloseTo(2, 2);
+  });
+
+  it('a 100 Hz clock on connections of about a second, minutes apart: the rate is not taken from one second of 100 ticks', () => {
+    // 100.99 ticks in 1.0099 s show as 100: 99.02 Hz, 1 % slow, continued over 97 s, misses the
+    // next connection by 95 ticks, and the host came out as one clock per connection
+    const conns: Conn[] = [];
+    for (let i = 0; i < 30; i++) conns.push(conn('198.51.100.8', 40000 + i, T0 + i * 97.3, 1.0099, 100, 123456789.005));
+    const { findings, clocks } = run(conns);
+    expect(findings).toEqual([]);
+    expect(clocks).toHaveLength(1);
+    expect(clocks[0]!.connections).toHaveLength(30);
+    expect(clocks[0]!.rateHz).toBe(100);
+  });
+
+  it('one host clock at a rate not among the common ones (64 Hz, Alpha Linux 1024 Hz), short connections: not called per-connection clocks', () => {
+    // each 20 ms connection allows several listed rates and none carries over to the next one, so
+    // every connection starts a clock; their first samples lie on one line all the same
+    for (const rate of [64, 1024]) {
+      const conns: Conn[] = [];
+      for (let i = 0; i < 60; i++) conns.push(conn('198.51.100.9', 40000 + i, T0 + i * 7.3, 0.02, rate, 987654));
+      const { findings } = run(conns);
+      expect(findings.map((f) => f.kind)).toEqual([]);
+    }
+  });
+
   it('every connection on its own random clock: ts-per-connection, not NAT', () => {
     const r = rng(7);
     const conns: Conn[] = [];
@@ -312,4 +348,27 @@ describe.skipIf(!drifting.every((f) => existsSync(f)))('drifting clocks on publi
       expect(clocks.n, path.basename(f)).toBeGreaterThan(2);
     }
   }, 60_000);
+});
+
+// tcptrace's fast_reuse.dmp (1998): two hosts whose 4.4BSD-style stacks tick at 2 Hz, 18 short
+// connections on one 4-tuple over 55 minutes. With 2 Hz missing from the rates each connection
+// came out as a clock of its own (at 1, 100, 300 or 1000 Hz) and twscope said the hosts
+// randomize their offsets per connection.
+const fastReuse = path.join(corpusDir, 'tcptrace__fast_reuse.dmp');
+describe.skipIf(!existsSync(fastReuse))('an old BSD capture', () => {
+  it('fast_reuse.dmp: one 2 Hz clock per host, every connection on it, no per-connection verdict', async () => {
+    const db = path.join(tmp, 'fast_reuse.db');
+    await analyze({ paths: [fastReuse], dbPath: db, packets: false, options: OPTS });
+    const d = new Database(db, { readonly: true });
+    const kinds = (d.prepare('SELECT DISTINCT kind FROM findings').all() as { kind: string }[]).map((r) => r.kind);
+    const clocks = d.prepare('SELECT src_ip AS src, rate_hz AS rate, round(measured_hz, 2) AS hz, connections FROM clocks ORDER BY src_ip').all();
+    d.close();
+    expect(kinds).not.toContain('ts-per-connection');
+    expect(kinds).not.toContain('nat-clock-collision');
+    const all = JSON.stringify(Array.from({ length: 18 }, (_, i) => i + 1));
+    expect(clocks).toEqual([
+      { src: '132.235.67.21', rate: 2, hz: 2, connections: all },
+      { src: '132.235.67.36', rate: 2, hz: 2, connections: all },
+    ]);
+  });
 });

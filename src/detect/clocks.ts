@@ -56,8 +56,14 @@ const MERGE_DRIFT = 0.05;
 const MAX_MERGE = 256;
 /** seconds between when a TSval is taken and when the capture timestamps the segment (variation) */
 const JITTER = 0.002;
+/** consecutive new clocks whose TSval rates between them agree this closely are on one line */
+const LINE_TOL = 0.02;
 /** samples spanning this long (s) measure a rate */
 const MEASURE_SPAN = 1;
+/** ...and this many ticks: one tick of quantization is then within DRIFT_MEASURED / 2 of the
+ *  rate (a 2 Hz clock measured over 1.3 s read 1.54 Hz, a 100 Hz one over 1 s is 1% off; either,
+ *  continued over minutes, missed its own later connections and split one host into many) */
+const MEASURE_TICKS = 1000;
 /** Linux TCP_PAWS_MSL (s) and TCP_PAWS_WINDOW (ticks) */
 const PAWS_MSL = 60;
 const PAWS_WINDOW = 1;
@@ -91,7 +97,9 @@ const V1 = 3;
 const MEAS = 4;
 const FIRST = 5;
 const LAST = 6;
-const FN = 7;
+/** the rate as measured once the samples span MEASURE_SPAN (shown; MEAS only once it is precise) */
+const EST = 7;
+const FN = 8;
 /** int32s: the pair's index; candidate rates (bit mask); the addSide generation that last
  *  considered it; rates measured by one connection on its own (no chance match involved); the
  *  first connection's id, 4-tuple (sport * 65536 + dport, modulo 2^32), port and SYN frame
@@ -189,6 +197,13 @@ interface Pair {
   newClocks: number;
   /** connection sides not clustered (sampling, see SAMPLE_EVERY) */
   sampledOut: number;
+  /** the first sample of the last new clock at least a second older than the newest (NaN: none),
+   *  the TSval rate from it to the one before, and how often consecutive rates agreed or not */
+  lineT: number;
+  lineV: number;
+  lineRate: number;
+  lineRuns: number;
+  lineBreaks: number;
 }
 
 const W: number[] = [];
@@ -277,6 +292,7 @@ export class ClockDetector implements Detector {
         idx: this.pairs.length, src, dst, rev: null, ipVersion, tRef: Math.floor(t), tFirst: t, clusters: new Set(), index: new Map(), multi: [], liveByRate: new Array(NR).fill(0),
         conns: 0, unclassified: 0, expiredSingles: 0, expiredConns: 0, expiredSameTuple: 0, expiredRates: new Array(NR).fill(0), keptSingles: [], weak: [], weakDropped: 0,
         expectedFalse: 0, remTsval: 0, remTime: 0, remFrame: 0, remValid: false, drops: [], dropCount: 0, dropsNoTs: 0, syns: 0, asClient: 0, asServer: 0, sampleTick: 0, sampledOut: 0, clustered: 0, newClocks: 0,
+        lineT: NaN, lineV: 0, lineRate: 0, lineRuns: 0, lineBreaks: 0,
       };
       this.pairs.push(p);
       bySrc.set(dst, p);
@@ -513,6 +529,7 @@ export class ClockDetector implements Detector {
       f[fo + T1] = tb;
       f[fo + V1] = vb;
       f[fo + MEAS] = 0;
+      f[fo + EST] = 0;
       f[fo + FIRST] = start;
       f[fo + LAST] = end;
       const i = this.ci;
@@ -529,6 +546,7 @@ export class ClockDetector implements Detector {
       i[io + KEY0] = -1;
       i[io + FLAGS] = LIVE;
       p.newClocks++;
+      this.onLine(p, ta, va);
       p.clusters.add(k);
       this.liveClusters++;
     } else {
@@ -577,6 +595,25 @@ export class ClockDetector implements Detector {
     if (d >= MEASURE_SPAN && (mask & (mask - 1)) === 0) this.ci[io + SELF]! |= mask;
     this.measure(k);
     this.index(k);
+  }
+
+  /** New clocks whose first samples lie on one line are one clock at a rate not in RATES (64 Hz,
+   *  1024 Hz): short connections allow several listed rates and match none across them. Random
+   *  per-connection offsets give random slopes, which agree by chance one time in 50. */
+  private onLine(p: Pair, t: number, v: number): void {
+    const dt = t - p.lineT;
+    if (dt < 1) {
+      if (p.lineT === p.lineT) return;
+    } else {
+      const rate = seqDiff(v, p.lineV) / dt;
+      const prev = p.lineRate;
+      // one tick of quantization at each of the two ends, and the capture's timing jitter
+      if (prev > 0 && rate > 0 && Math.abs(rate - prev) <= LINE_TOL * prev + (4 + 4 * JITTER * rate) / dt) p.lineRuns++;
+      else if (prev !== 0) p.lineBreaks++;
+      p.lineRate = rate;
+    }
+    p.lineT = t;
+    p.lineV = v;
   }
 
   /** addSide's best candidate so far (fields, not a closure per connection) */
@@ -647,7 +684,9 @@ export class ClockDetector implements Detector {
       }
     }
     const si = snapRate(bestHz);
-    if (si >= 0 && mask & (1 << si)) {
+    if (si < 0 || (mask & (1 << si)) === 0) return;
+    f[fo + EST] = bestHz;
+    if (RATES[si]! * span >= MEASURE_TICKS) {
       this.ci[k * IN + MASK] = 1 << si;
       f[fo + MEAS] = bestHz;
     }
@@ -768,7 +807,8 @@ export class ClockDetector implements Detector {
   private rateOf(k: number): number {
     const b = bits(this.ci[k * IN + MASK]!);
     if (b.length === 1) return RATES[b[0]!]!;
-    if (b.includes(5)) return 1000;
+    const khz = RATES.indexOf(1000);
+    if (b.includes(khz)) return 1000;
     return RATES[b[b.length - 1]!]!;
   }
 
@@ -776,7 +816,7 @@ export class ClockDetector implements Detector {
     const rate = this.rateOf(k);
     const f = this.cf;
     const fo = k * FN;
-    const measured = f[fo + MEAS]!;
+    const measured = f[fo + EST]!;
     return {
       rate,
       measured: measured > 0 ? round(measured, 3) : null,
@@ -952,7 +992,9 @@ export class ClockDetector implements Detector {
       });
       return;
     }
-    if (hostClocks.length === 0 && singleClocks >= 2 && rates.length <= 1) {
+    // new clocks that line up are one host clock at a rate twscope does not snap to: no verdict
+    const oneUnlistedClock = p.lineRuns >= 3 && p.lineRuns >= 4 * p.lineBreaks;
+    if (hostClocks.length === 0 && singleClocks >= 2 && rates.length <= 1 && !oneUnlistedClock) {
       // measured by a connection lasting MEASURE_SPAN, else one clock's best candidate (a guess)
       const rate = rates[0] ?? (singles.length ? this.rateOf(singles[0]!) : null);
       const frames = frameList(...singles.slice(0, 5).flatMap((k) => this.synsOf(k).slice(0, 1)));

@@ -11,7 +11,7 @@ export function framesFilter(frames: number[]): string {
 }
 
 /** the tick rates timestamp clocks are snapped to */
-export const RATES = [1, 10, 100, 250, 300, 1000, 1_000_000];
+export const RATES = [1, 2, 10, 100, 250, 300, 1000, 1_000_000];
 
 /** "address:port", IPv6 in brackets */
 export function endpointText(ipVersion: number, ip: string, port: number): string {

@@ -158,7 +158,7 @@ export const CLOCKS: Table = {
     col('src_ip', 'TEXT', 'address sending the timestamps'),
     col('dst_ip', 'TEXT', 'address they were sent to'),
     col('clock', 'INTEGER', 'clock number within the address pair (1, 2, ...)'),
-    col('rate_hz', 'REAL', 'tick rate snapped to a common value (1, 10, 100, 250, 300, 1000 Hz, 1 MHz); 1000 assumed when a short connection cannot tell (measured_hz NULL)'),
+    col('rate_hz', 'REAL', 'tick rate snapped to a common value (1, 2, 10, 100, 250, 300, 1000 Hz, 1 MHz); 1000 assumed when a short connection cannot tell (measured_hz NULL)'),
     col('measured_hz', 'REAL', 'tick rate as measured (before snapping)'),
     col('offset', 'REAL', 'TSval the clock would show at Unix time 0 modulo 2^32 (identifies the clock)'),
     col('connections', 'TEXT', 'JSON array of connections.id on this clock (at most 100,000)'),
