@@ -86,9 +86,24 @@ describe('findings on captures/findings', () => {
           if (typeof e.facts.max_delay_s === 'number') expect(Math.abs((d.connect_delay_max as number) - e.facts.max_delay_s)).toBeLessThan(0.005);
           // the service was slow or silent: more than one attempt affected, or nothing answered
           expect(f!.severity).toBe('warning');
-          // the kernel's own count: each SYN the listener dropped for a full accept queue is one retransmission on the wire
+          // SYN-ACKs seen before the client's repeated SYN (synack-lost: dropped on the way back), none in syn-drops
+          const before = (e.facts.answered_before_resend as number | undefined) ?? 0;
+          expect(d.answered_before_resend, 'answered_before_resend').toBe(before);
           const server = Object.entries(spec.nstat ?? {}).find(([ns]) => ns.endsWith('-s'))?.[1];
-          if (server && (e.facts.delayed as number) > 0) expect(d.syn_retransmissions).toBe(server.TcpExtListenDrops);
+          if (before === 0) {
+            // the kernel's own count: each SYN the listener dropped for a full accept queue is one retransmission on the wire
+            if (server && (e.facts.delayed as number) > 0) expect(d.syn_retransmissions).toBe(server.TcpExtListenDrops);
+            expect(f!.summary).toMatch(/the SYNs were dropped/);
+          } else {
+            // the server dropped nothing: it answered every first SYN, the client never got that answer
+            if (server) expect(server.TcpExtListenDrops).toBe(0);
+            // the client kernel's count of the SYNs it sent again
+            const client = Object.entries(spec.nstat ?? {}).find(([ns]) => ns.endsWith('-c'))?.[1];
+            if (client) expect(d.syn_retransmissions).toBe(client.TcpExtTCPSynRetrans);
+            expect(f!.summary).toMatch(/although the server had answered/);
+            expect(f!.summary).toMatch(/the SYN-ACK was lost between the capture point and the client/);
+            expect(f!.summary).not.toMatch(/the SYNs were dropped/);
+          }
         }
         if (e.kind === 'time-wait-reuse' && e.facts) {
           reuseFacts(e.facts, f!.details);

@@ -185,3 +185,21 @@ describe('durations', () => {
     expect([0.0042, 0.25, 2.5, 65, 600, 9000, 3 * 86400, 128911033.78].map(duration)).toEqual(['4.200 ms', '250.0 ms', '2.500 s', '65.0 s', '10.0 min', '2.5 h', '3.0 days', '4.1 years']);
   });
 });
+
+// which advice a slow connect gets depends on which packet was lost: the SYN (syn-drops: accept
+// queue, firewall in front of the server) or the server's answer (synack-lost: the path back)
+describe.skipIf(!have('findings/syn-drops.pcap') || !have('findings/synack-lost.pcap'))('SYNs sent again: the advice follows the lost packet', () => {
+  it('dropped SYNs: find where the SYNs are dropped; lost SYN-ACKs: find where the SYN-ACKs are lost', () => {
+    const ids = (rel: string): string[] => {
+      const j = JSON.parse(report(analyzeInto(dir, rel), 'json')) as { recommendations: { id: string }[] };
+      return j.recommendations.map((r) => r.id);
+    };
+    const drops = ids('findings/syn-drops.pcap');
+    expect(drops).toContain('syn-drops');
+    expect(drops).not.toContain('synack-lost');
+    const lost = ids('findings/synack-lost.pcap');
+    expect(lost).toContain('synack-lost');
+    expect(lost).not.toContain('syn-drops');
+    expect(report(analyzeInto(dir, 'findings/synack-lost.pcap'), 'md')).toContain(titleOf('synack-lost'));
+  });
+});

@@ -9,7 +9,7 @@ OUT = os.path.normpath(os.path.join(HERE, "..", "findings"))
 
 ORDER = ["reuse-server-tw", "reuse-server-tw-late", "reuse-client-tw-bind", "reuse-client-tw-kernel",
          "reuse-refused", "lost-last-ack-reuse", "paws-delayed", "nat-hosts", "nat-kernel-default",
-         "port-exhaustion", "port-exhaustion-server-closes", "abortive-close", "syn-drops"]
+         "port-exhaustion", "port-exhaustion-server-closes", "abortive-close", "syn-drops", "synack-lost"]
 
 HEAD = """# captures/findings: real Linux captures that prove twscope's findings
 
@@ -47,7 +47,8 @@ rewritten with them, the behaviour does not change.
   connection, or the first SYN of an unanswered one (all of its SYNs in `syn_frames`). Each connection row adds `syn_frames`, `syn_count`,
   `synack_frame`, `connect_delay_s`, `outcome` (`immediate` | `delayed` | `unanswered`) and the client's
   own `client_connect_s`; `check` compares the SYN retransmissions with the server's
-  `TcpExtListenDrops` / `TcpExtListenOverflows`.
+  `TcpExtListenDrops` / `TcpExtListenOverflows`. synack-lost adds `answered_before_resend`: delayed
+  attempts whose first SYN-ACK is in the capture before the client's repeated SYN.
 - `none`: kinds that must not be reported. `connections[]`: per incarnation (a SYN repeating the current
   ISN is a retransmission of the same incarnation, even after the client's RST in SYN-SENT).
 - `nstat`: per namespace, the key counters (always listed, also when 0) plus every other non-zero
@@ -139,6 +140,12 @@ KERNEL = """## What Linux 6.18 did (seen on the wire and in the counters)
   ETIMEDOUT after 7.1 s (the time limit is that of 2 exponential retransmissions, 1 + 2 + 4 s) but sent
   6 SYNs in that time; a one-off check (not a capture) with `tcp_syn_linear_timeouts=0` sent 3 SYNs (0,
   1, 3 s) and failed at the same 7.1 s. SYNs dropped by netfilter count in no server TCP counter.
+- **SYN-ACK lost on the way back** (synack-lost): the server answered each SYN at once; the client's
+  firewall dropped the first SYN-ACK of two of the three handshakes (the nth rule counts across
+  connections, so the middle one got through). The client sent its SYN again after its 1 s timeout
+  (client `TcpExtTCPSynRetrans` = 2, the repeated SYNs on the wire), the server answered it and also
+  retransmitted its SYN-ACK on its own timer (server `TcpExtTCPSynRetrans` = 4); the server's
+  `TcpExtListenDrops` stays 0. connect() took about 1.02-1.03 s.
 """
 
 if __name__ == "__main__":

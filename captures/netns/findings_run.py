@@ -906,6 +906,59 @@ def s_paws():
     return j
 
 
+# ============================================================ 10b. SYN-ACKs lost on the way back
+def s_synack_lost():
+    name = "synack-lost"
+    c, s, ca, sa, cif, sif = pair("sl", 19)
+    # the client namespace drops every other SYN-ACK that reaches it: the first one of each handshake
+    # (the server's answer to the client's retransmitted SYN gets through)
+    rule = ["INPUT", "-p", "tcp", "--sport", str(PORT), "--tcp-flags", "SYN,ACK", "SYN,ACK",
+            "-m", "statistic", "--mode", "nth", "--every", "2", "--packet", "0", "-j", "DROP"]
+    sh(nsx(c, "iptables", "-A", *rule))
+    cap_file = name + ".pcap"
+    path = os.path.join(OUT, cap_file)
+    n0 = {c: nstat(c), s: nstat(s)}
+    cap = Capture(s, sif, path)
+    srv = Bg(s, "server", addr=sa, port=PORT, modes=["close-first"], count=3, timeout=30)
+    cev = run_sock(c, "sequence", timeout=60, dst=sa, port=PORT, plan=[["a", None], ["b", None], ["c", None]],
+                   gap=0.3, close="server", start_delay=0.3)
+    sev = srv.join(timeout=40)
+    cap.stop()
+    dropped = sh(nsx(c, "iptables", "-L", "INPUT", "-v", "-n", "-x"), check=False)
+    n1 = {c: nstat(c), s: nstat(s)}
+    ns_del(c, s)
+    pk = packets(path)
+    incs = incarnations(pk)
+    views = [syn_view(i) for i in incs]
+    rows = conn_rows(incs)
+    for r, v in zip(rows, views):
+        r.update(v)
+    delayed = [v for v in views if v["outcome"] == "delayed"]
+    # the server answered each first SYN before the client sent it again
+    early = [v for v in delayed if v["synack_frames"] and v["synack_frames"][0] < v["syn_frames"][-1]]
+    j = base(name, cap_file,
+             "Three short connections whose first SYN-ACK is lost between the server and the client: iptables in "
+             "the client namespace drops every other SYN-ACK arriving from port %d. The capture is taken at the "
+             "server, so it shows the SYN, the server's SYN-ACK, the client's SYN sent again a second later and "
+             "the SYN-ACK that gets through. Not an accept queue or firewall in front of the server: the server "
+             "answered every SYN at once." % PORT,
+             "Ethernet (veth), pcap, microsecond; capture in the server namespace on %s; client: iptables -A %s; "
+             "Linux 6.18 both ends, defaults" % (sif, " ".join(rule)))
+    j["connections"] = rows
+    j["expect"] = [{"kind": "syn-retransmission",
+                    "frames": [f for v in delayed for f in (v["syn_frames"][0], v["synack_frame"])],
+                    "facts": {"service": ep(sa, PORT), "attempts": len(views), "delayed": len(delayed),
+                              "answered_before_resend": len(early), "unanswered": 0,
+                              "syn_retransmissions": sum(v["syn_count"] - 1 for v in views),
+                              "delays_s": sorted(v["connect_delay_s"] for v in delayed)}}]
+    j["none"] = none_but("syn-retransmission")
+    j["nstat"] = {c: nstat_delta(n0[c], n1[c]), s: nstat_delta(n0[s], n1[s])}
+    j["events"] = {"client": cev, "server": sev}
+    j["check"] = {"client_iptables": [l for l in dropped.splitlines() if "DROP" in l]}
+    write_json(name, j)
+    return j
+
+
 SCENARIOS = {
     "reuse-server-tw": lambda: s_reuse_server_tw(False),
     "reuse-server-tw-late": lambda: s_reuse_server_tw(True),
@@ -920,6 +973,7 @@ SCENARIOS = {
     "nat-kernel-default": lambda: s_nat(False),
     "nat-hosts": lambda: s_nat(True),
     "syn-drops": s_syn_drops,
+    "synack-lost": s_synack_lost,
 }
 BACKGROUND = {"reuse-server-tw-late"}  # long waits, run in a thread beside the others
 

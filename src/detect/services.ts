@@ -37,6 +37,9 @@ interface SynStats {
   noAnswer: number;
   /** answered (SYN-ACK) after at least one retransmitted SYN */
   delayed: number;
+  /** delayed attempts whose SYN-ACK was seen here before the client's last SYN: the server had
+   *  answered, and the SYN-ACK was lost between the capture point and the client (or came late) */
+  answeredBefore: number;
   /** never answered although the client sent its SYN more than once */
   unanswered: number;
   /** SYN transmissions beyond the first, over delayed and unanswered attempts */
@@ -76,7 +79,7 @@ export class ServiceDetector implements Detector {
       s = {
         serverIp: c.serverIp, port: c.sport, ipVersion: c.ipVersion, total: 0, clientFirst: 0, serverFirst: 0, both: 0, firstTs: c.start,
         clientFirstExamples: [], clientFirstFrames: [], resets: new Map(), refused: { count: 0, clients: new Set(), examples: [] },
-        syn: { attempts: 0, noAnswer: 0, delayed: 0, unanswered: 0, retransmissions: 0, delays: [], maxDelay: 0, clients: new Set(), examples: [], firstSilent: null },
+        syn: { attempts: 0, noAnswer: 0, delayed: 0, answeredBefore: 0, unanswered: 0, retransmissions: 0, delays: [], maxDelay: 0, clients: new Set(), examples: [], firstSilent: null },
       };
       this.services.push(s);
       ports.set(c.sport, s);
@@ -124,6 +127,7 @@ export class ServiceDetector implements Detector {
         if (y.examples.length < EXAMPLES) y.examples.push({ id: c.id, frames: answered ? [cl.synFrame, sv.synFrame] : [cl.synFrame], ts: cl.synTs });
         if (answered) {
           y.delayed++;
+          if (sv.synTs < cl.lastSynTs) y.answeredBefore++;
           // connect() returns when the SYN-ACK arrives; at the capture point the client's ACK of it is the nearest mark
           const delay = (c.handshakeAckTs >= sv.synTs ? c.handshakeAckTs : sv.synTs) - cl.synTs;
           if (y.delays.length < MAX_DELAYS) y.delays.push(delay);
@@ -245,7 +249,12 @@ export class ServiceDetector implements Detector {
     if (y.delayed > 0) {
       const min = Math.min(...delays);
       const range = delays.length > 1 && min < y.maxDelay ? `${secs(min)} to ${secs(y.maxDelay)}` : secs(y.maxDelay);
-      parts.push(`${y.delayed} of ${y.attempts} connection attempt${y.attempts === 1 ? '' : 's'} to ${ep} ${y.delayed === 1 ? 'was' : 'were'} answered only after the client sent its SYN again (connect() took ${range}${delays.length > 2 ? `, median ${secs(mid!)}` : ''})`);
+      const took = `connect() took ${range}${delays.length > 2 ? `, median ${secs(mid!)}` : ''}`;
+      const lead = `${y.delayed} of ${y.attempts} connection attempt${y.attempts === 1 ? '' : 's'} to ${ep}`;
+      const was = y.delayed === 1 ? 'was' : 'were';
+      if (y.answeredBefore === 0) parts.push(`${lead} ${was} answered only after the client sent its SYN again (${took})`);
+      else if (y.answeredBefore === y.delayed) parts.push(`${lead} sent ${y.delayed === 1 ? 'its' : 'their'} SYN again although the server had answered: its SYN-ACK shows here before the repeated SYN (${took})`);
+      else parts.push(`${lead} ${was} answered only after the client sent its SYN again (${took}); in ${y.answeredBefore} of them the server had answered the first SYN already`);
     }
     if (y.unanswered > 0) {
       const lead = y.delayed > 0 ? `${y.unanswered} more` : `${y.unanswered} of ${y.attempts} connection attempt${y.attempts === 1 ? '' : 's'} to ${ep}`;
@@ -260,12 +269,13 @@ export class ServiceDetector implements Detector {
       relatedConnectionId: null,
       frames,
       host: s.serverIp,
-      summary: `${parts.join('; ')}: the SYNs were dropped, by the server when its listen queue is full, by a firewall, or on the way.`,
+      summary: `${parts.join('; ')}: ${synCause(y)}.`,
       details: {
         scope: 'service',
         service: ep,
         attempts: y.attempts,
         delayed: y.delayed,
+        answered_before_resend: y.answeredBefore,
         unanswered: y.unanswered,
         share: round(share, 4),
         syn_retransmissions: y.retransmissions,
@@ -314,4 +324,14 @@ export class ServiceDetector implements Detector {
     }
     return scanned;
   }
+}
+
+/** where the time went: SYNs lost on the way to the server (or dropped by it), or its SYN-ACKs on the way back */
+function synCause(y: SynStats): string {
+  const synsLost = y.delayed - y.answeredBefore + y.unanswered;
+  const back = 'the SYN-ACK was lost between the capture point and the client, or reached it too late (the capture was taken nearer the server)';
+  const fwd = 'the SYNs were dropped, by the server when its listen queue is full, by a firewall, or on the way';
+  if (y.answeredBefore === 0) return fwd;
+  if (synsLost === 0) return back;
+  return `${fwd}; where the server had answered, ${back}`;
 }

@@ -54,7 +54,7 @@ export const KIND_INFO: Record<string, KindInfo> = {
   'syn-retransmission': {
     title: 'SYNs sent again (slow or failed connects)',
     meaning: 'clients had to send their SYN again because the first got no answer: each retry makes connect() wait a retransmission timeout more (1 s on Linux, longer after a few retries), and one that is never answered fails with ETIMEDOUT',
-    fields: ['scope', 'service', 'server', 'attempts', 'delayed', 'unanswered', 'share', 'syn_retransmissions', 'connect_delay_median', 'connect_delay_max', 'ports', 'clients'],
+    fields: ['scope', 'service', 'server', 'attempts', 'delayed', 'answered_before_resend', 'unanswered', 'share', 'syn_retransmissions', 'connect_delay_median', 'connect_delay_max', 'ports', 'clients'],
   },
   'client-closes-first': {
     title: 'Clients close first',
@@ -173,7 +173,8 @@ export const RECOMMENDATIONS: RecDef[] = [
     id: 'syn-drops',
     title: 'Find where the SYNs are dropped',
     kinds: ['syn-retransmission'],
-    when: (fs) => fs.some((f) => f.kind === 'syn-retransmission' && f.details.scope !== 'host'),
+    // not when the server answered every first SYN: its SYN-ACKs were lost, not the SYNs
+    when: (fs) => fs.some((f) => f.kind === 'syn-retransmission' && f.details.scope !== 'host' && synsLost(f.details) > 0),
     text:
       'A SYN that gets no answer is sent again after a retransmission timeout (1 s on Linux, growing after a few retries), so each drop adds a second or more to connect(). ' +
       'A Linux server drops new SYNs while the accept queue of the listening socket is full (the application accepts too slowly, or its listen() backlog, capped by net.core.somaxconn, is too small); it counts them in ListenOverflows and ListenDrops. ' +
@@ -183,6 +184,16 @@ export const RECOMMENDATIONS: RecDef[] = [
       'ss -ltn    # Recv-Q: connections waiting to be accepted; Send-Q: the backlog',
       'sysctl net.core.somaxconn net.ipv4.tcp_max_syn_backlog',
     ],
+  },
+  {
+    id: 'synack-lost',
+    title: 'Find where the SYN-ACKs are lost',
+    kinds: ['syn-retransmission'],
+    when: (fs) => fs.some((f) => f.kind === 'syn-retransmission' && Number(f.details.answered_before_resend ?? 0) > 0),
+    text:
+      'The server answered, and the capture shows its SYN-ACK before the client sent its SYN again: the SYN-ACK did not reach the client in time. ' +
+      'Look at the path back from the server (a firewall or security group that lets SYNs in but drops the answer, asymmetric routing through a stateful device, a full conntrack table, loss) and capture at the client as well to see whether the SYN-ACK arrives.',
+    commands: ['nstat -az TcpExtTCPSynRetrans    # on the client: SYNs sent again', 'conntrack -S    # on stateful devices in between: insert_failed, drop'],
   },
 ];
 
@@ -196,4 +207,9 @@ export function recommendationsFor(kindsPresent: Set<string>, findings: { kind: 
     out.push({ id: r.id, title: r.title, text: r.text, because, commands: r.commands ?? [] });
   }
   return out;
+}
+
+/** attempts of a syn-retransmission finding whose SYNs were lost (not answered before being sent again) */
+function synsLost(d: Record<string, unknown>): number {
+  return Number(d.delayed ?? 0) - Number(d.answered_before_resend ?? 0) + Number(d.unanswered ?? 0);
 }
