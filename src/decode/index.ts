@@ -47,6 +47,8 @@ export interface DecodeStats {
   truncated: number;
   /** TCP segments decoded whose options or payload were cut by the snapshot length */
   tcpCut: number;
+  /** of those, segments cut inside the TCP header (options: timestamps, MSS, SACK unknown) */
+  tcpOptionsCut: number;
   /** TCP segments with a malformed option list (kept, options before the fault decoded) */
   tcpOptionsMalformed: number;
   badIpHeader: number;
@@ -71,6 +73,7 @@ export function newDecodeStats(): DecodeStats {
     nonFirstFragment: 0,
     truncated: 0,
     tcpCut: 0,
+    tcpOptionsCut: 0,
     tcpOptionsMalformed: 0,
     badIpHeader: 0,
     badTcpHeader: 0,
@@ -400,6 +403,7 @@ export class PacketDecoder {
     let cut = t + thl + seg.payloadLen > end;
     // options
     const oe = t + thl;
+    if (oe > end) st.tcpOptionsCut++;
     let p = t + 20;
     while (p < oe) {
       if (p >= end) {

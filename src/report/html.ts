@@ -82,6 +82,7 @@ export function renderHtml(r: Report): string {
     ['ephemeral port range', `${esc(String(r.capture.options.portLow ?? 32768))}-${esc(String(r.capture.options.portHigh ?? 60999))}`],
   ];
   if (r.capture.damaged) rows.push(['damaged', esc(r.capture.damaged)]);
+  for (const note of r.summary.notes) rows.push(['note', esc(note)]);
   B.push(table(['Capture', 'Value'], rows));
 
   B.push('<h2>Findings</h2>');

@@ -62,6 +62,7 @@ export function renderMarkdown(r: Report): string {
         ['TIME-WAIT length', `${String(r.capture.options.timeWait ?? r.capture.options.time_wait ?? 60)} s`],
         ['ephemeral port range', `${String(r.capture.options.portLow ?? 32768)}-${String(r.capture.options.portHigh ?? 60999)}`],
         ...(r.capture.damaged ? [['damaged', r.capture.damaged]] : []),
+        ...r.summary.notes.map((note) => ['note', note]),
       ],
     ),
     '',

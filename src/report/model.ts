@@ -282,6 +282,10 @@ function buildVerdict(db: Database.Database, captureId: number, s: Summary, grou
     confidence = 'medium';
     reasons.push('the capture is damaged and was read only up to the damage');
   }
+  if (s.notes.length > 0 && s.tcp_segments > 0) {
+    confidence = 'medium';
+    reasons.push("the capture's snapshot length cut headers: see the capture notes");
+  }
   if (n > 0 && guessed / n > 0.5) {
     confidence = 'medium';
     reasons.push(`${guessed} of ${n} connections started before the capture, so their client and server were guessed`);
@@ -294,12 +298,15 @@ function buildVerdict(db: Database.Database, captureId: number, s: Summary, grou
   const worst = groups[0];
   if (!worst || worst.severity === 'info') {
     if (n === 0) {
+      // frames there were, but the snapshot length left no TCP header readable: capturing elsewhere would not help
+      const cut = s.notes.length > 0 && s.tcp_segments === 0;
+      const again = cut ? 'Capture again with a larger snapshot length (tcpdump -s 128 or more).' : 'Capture again where the traffic flows, both directions.';
       return {
-        status: 'clean', severity: null, confidence: 'low', confidence_reason: 'the capture holds no TCP connection',
+        status: 'clean', severity: null, confidence: 'low', confidence_reason: cut ? "the capture's snapshot length left no TCP header readable" : 'the capture holds no TCP connection',
         headline: 'Nothing to analyze: no TCP connection in this capture.',
-        action: 'Capture again where the traffic flows (both directions, see the README).',
-        body: 'Capture again where the traffic flows, both directions.',
-        text: 'Nothing to analyze: no TCP connection in this capture. Capture again where the traffic flows, both directions.',
+        action: cut ? again : 'Capture again where the traffic flows (both directions, see the README).',
+        body: again,
+        text: `Nothing to analyze: no TCP connection in this capture. ${again}`,
       };
     }
     if (closed === 0) {

@@ -1,6 +1,7 @@
 // The few lines `analyze` prints: read from the store, like every report.
 
 import type Database from 'better-sqlite3';
+import { captureNotes } from './capture-notes.js';
 import { duration } from './format.js';
 
 export interface Summary {
@@ -11,6 +12,8 @@ export interface Summary {
   connections: number;
   duration: number | null;
   damaged: string | null;
+  /** what the capture's snapshot length kept from the analysis */
+  notes: string[];
   by_close_kind: Record<string, number>;
   by_conn_state: Record<string, number>;
   active_closer: { client: number; server: number; both: number; none: number };
@@ -23,8 +26,8 @@ export interface Summary {
 }
 
 export function buildSummary(db: Database.Database, captureId: number): Summary {
-  const cap = db.prepare('SELECT path, packets, tcp_segments, connections, first_ts, last_ts, damaged FROM captures WHERE id = ?').get(captureId) as
-    | { path: string; packets: number; tcp_segments: number; connections: number; first_ts: number | null; last_ts: number | null; damaged: string | null }
+  const cap = db.prepare('SELECT path, packets, tcp_segments, connections, first_ts, last_ts, damaged, decode_stats FROM captures WHERE id = ?').get(captureId) as
+    | { path: string; packets: number; tcp_segments: number; connections: number; first_ts: number | null; last_ts: number | null; damaged: string | null; decode_stats: string | null }
     | undefined;
   if (!cap) throw new Error(`no capture ${captureId} in the database`);
   const counts = (sql: string): Record<string, number> => {
@@ -75,6 +78,7 @@ export function buildSummary(db: Database.Database, captureId: number): Summary 
     connections: cap.connections,
     duration: cap.first_ts !== null && cap.last_ts !== null ? cap.last_ts - cap.first_ts : null,
     damaged: cap.damaged,
+    notes: captureNotes(cap.decode_stats, cap.tcp_segments),
     by_close_kind: counts('SELECT close_kind AS k, count(*) AS n FROM connections WHERE capture_id = ? GROUP BY k ORDER BY n DESC'),
     by_conn_state: counts('SELECT conn_state AS k, count(*) AS n FROM connections WHERE capture_id = ? GROUP BY k ORDER BY n DESC'),
     active_closer: { client: closer.client ?? 0, server: closer.server ?? 0, both: closer.both ?? 0, none: closer.none ?? 0 },
@@ -122,9 +126,11 @@ export function renderSummaryText(s: Summary, st: Style): string {
   lines.push(`${st.bold('twscope')}  ${s.path.split('\n').join(' + ')}`);
   lines.push(`  ${count(s.packets, 'packet')}, ${count(s.tcp_segments, 'TCP segment')}, ${count(s.connections, 'connection', st.bold)}${dur}`);
   if (s.damaged) lines.push(`  ${st.red('damaged:')} ${s.damaged}`);
+  for (const note of s.notes) lines.push(`  ${st.yellow('note:')} ${note}`);
   // the verdict first: the worst finding in one sentence, with where to look
   const w = s.worst;
-  if (w === null || w.severity === 'info') {
+  if (s.tcp_segments === 0) lines.push(`  ${st.yellow(st.bold('NOTHING TO ANALYZE'))}  no TCP segment in this capture`);
+  else if (w === null || w.severity === 'info') {
     lines.push(`  ${st.green(st.bold('OK'))}  no problem found${w ? ' (informational notes only)' : ''}`);
   } else {
     lines.push(`  ${sevStyle(w.severity, st.bold(w.severity.toUpperCase()))}  ${w.summary}`);

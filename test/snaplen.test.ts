@@ -1,0 +1,60 @@
+// A capture cut by a short snapshot length (tcpdump -s) must say so instead of reading as clean:
+// the real frames of lo-eth.pcap (Linux loopback, timestamps on) cut as `editcap -s N` would.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { pcapFile, realRecords } from './helpers/craft.ts';
+import { twscope } from './helpers/cli.ts';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'twscope-snaplen-'));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+/** lo-eth.pcap with every record cut to `snap` bytes; analyzed; the summary as JSON and text, the Markdown report */
+async function cutAt(snap: number): Promise<{ summary: { tcp_segments: number; connections: number; notes: string[] }; text: string; md: string }> {
+  const recs = (await realRecords()).map((r) => ({ ...r, orig: r.orig ?? r.data.length, data: r.data.subarray(0, snap) }));
+  const file = path.join(dir, `snap${snap}.pcap`);
+  const db = path.join(dir, `snap${snap}.db`);
+  fs.writeFileSync(file, pcapFile(recs));
+  const j = twscope(['analyze', file, '--db', db, '--json', '--no-progress']);
+  expect(j.code, j.stderr).toBe(0);
+  const text = twscope(['analyze', file, '--db', db, '--no-progress']).stdout;
+  const md = twscope(['report', db, '--format', 'md']).stdout;
+  return { summary: JSON.parse(j.stdout), text, md };
+}
+
+describe('a capture cut by its snapshot length', () => {
+  it('40 bytes (inside the TCP header): nothing to analyze, and why; not "no problem found"', async () => {
+    const r = await cutAt(40);
+    expect(r.summary.tcp_segments).toBe(0);
+    expect(r.summary.notes).toHaveLength(1);
+    expect(r.summary.notes[0]).toMatch(/^\d+ of \d+ frames were cut by the capture's snapshot length .*nothing was analyzed; capture with -s 128 or more/);
+    expect(r.text).toContain('NOTHING TO ANALYZE');
+    expect(r.text).not.toContain('no problem found');
+    expect(r.md).toContain('Capture again with a larger snapshot length');
+  });
+
+  it('60 bytes (inside the options): connections, and a note that timestamps, MSS and SACK are unknown', async () => {
+    const r = await cutAt(60);
+    expect(r.summary.connections).toBeGreaterThan(0);
+    // the IPv6 frames (54 bytes of Ethernet and IPv6 headers) lose their TCP header, the IPv4 ones their options
+    expect(r.summary.notes).toEqual([
+      expect.stringMatching(/^\d+ of 52 frames were cut by the capture's snapshot length before the end of their headers and were left out/),
+      expect.stringMatching(new RegExp(`^${r.summary.tcp_segments - 1} of ${r.summary.tcp_segments} TCP segments were cut inside their options: their timestamps`)),
+    ]);
+    expect(r.text).toContain('note: ');
+    expect(r.md).toMatch(/\| note \| \d+ of \d+ TCP segments were cut inside their options/);
+  });
+
+  it('96 bytes: the one IPv6 SYN behind a Destination Options header (14 + 40 + 8 + 40 bytes) loses the end of its options', async () => {
+    const r = await cutAt(96);
+    expect(r.summary.notes).toEqual([expect.stringMatching(/^1 of 52 TCP segments was cut inside its options: its timestamps/)]);
+  });
+
+  it('128 bytes (headers whole, payload cut): no note', async () => {
+    const r = await cutAt(128);
+    expect(r.summary.connections).toBeGreaterThan(0);
+    expect(r.summary.notes).toEqual([]);
+    expect(r.text).not.toContain('note: ');
+  });
+});
