@@ -330,7 +330,8 @@ export class ServiceDetector implements Detector {
 function synCause(y: SynStats): string {
   const synsLost = y.delayed - y.answeredBefore + y.unanswered;
   const back = 'the SYN-ACK was lost between the capture point and the client, or reached it too late (the capture was taken nearer the server)';
-  const fwd = 'the SYNs were dropped, by the server when its listen queue is full, by a firewall, or on the way';
+  // a capture taken near the client cannot tell a dropped SYN from a SYN-ACK lost on its way back
+  const fwd = 'the SYNs were dropped, by the server when its listen queue is full, by a firewall, or on the way (or, seen from near the client, the SYN-ACKs were lost on their way back)';
   if (y.answeredBefore === 0) return fwd;
   if (synsLost === 0) return back;
   return `${fwd}; where the server had answered, ${back}`;
