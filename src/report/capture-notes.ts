@@ -31,3 +31,35 @@ export function captureNotes(decodeStatsJson: string | null, tcpSegments: number
   }
   return notes;
 }
+
+/** connections whose packets all came from one side although that side acknowledged the other
+ *  (a pure ACK, data or a FIN), over all connections */
+export interface OneWay {
+  clientOnly: number;
+  serverOnly: number;
+  total: number;
+}
+
+// history letters (Zeek's: upper case the client, lower case the server): a pure ACK, data or a FIN
+// acknowledges the other side; SYNs and RSTs alone do not (an unanswered SYN, a SYN then a RST)
+export const ONE_WAY_SQL = `SELECT
+  sum(server_pkts = 0 AND client_pkts >= 2 AND (instr(history, 'A') OR instr(history, 'D') OR instr(history, 'F'))) AS clientOnly,
+  sum(client_pkts = 0 AND server_pkts >= 2 AND (instr(history, 'a') OR instr(history, 'd') OR instr(history, 'f'))) AS serverOnly,
+  count(*) AS total FROM connections WHERE capture_id = ?`;
+
+/** a capture with one direction missing (a `dst port` filter, asymmetric routing, a one-way
+ *  mirror port) otherwise reads as clean: half-closes, no TIME-WAIT, no RTT */
+export function oneWayNote(w: OneWay): string | null {
+  const n1 = (w.clientOnly ?? 0) + (w.serverOnly ?? 0);
+  if (n1 === 0 || (n1 < 10 && n1 / w.total < 0.1)) return null;
+  const side = (w.serverOnly ?? 0) > (w.clientOnly ?? 0) ? 'servers' : 'clients';
+  return (
+    `${n(n1)} of ${n(w.total)} connection${w.total === 1 ? '' : 's'} show packets from one side only (${n1 === w.total ? 'the' : 'mostly the'} ${side}'), although that side answered packets that are not in the capture: ` +
+    'the capture holds one direction only (a capture filter such as `dst port`, asymmetric routing, a one-way mirror port), so teardowns, TIME-WAIT and handshake times are incomplete; capture both directions.'
+  );
+}
+
+/** a majority of one-way connections makes the teardown story unreliable */
+export function mostlyOneWay(w: OneWay): boolean {
+  return w.total > 0 && ((w.clientOnly ?? 0) + (w.serverOnly ?? 0)) / w.total >= 0.5;
+}

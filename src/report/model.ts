@@ -277,21 +277,28 @@ function buildVerdict(db: Database.Database, captureId: number, s: Summary, grou
   const guessed = q.guessed ?? 0;
   const closed = q.closed ?? 0;
   let confidence: Verdict['confidence'] = 'high';
+  // each reason can only lower the confidence
+  const lower = (to: 'medium' | 'low'): void => {
+    if (to === 'low' || confidence === 'high') confidence = to;
+  };
   const reasons: string[] = [];
   if (s.damaged) {
-    confidence = 'medium';
+    lower('medium');
     reasons.push('the capture is damaged and was read only up to the damage');
   }
-  if (s.notes.length > 0 && s.tcp_segments > 0) {
-    confidence = 'medium';
-    reasons.push("the capture's snapshot length cut headers: see the capture notes");
+  if (s.one_way) {
+    lower('low');
+    reasons.push('most connections show packets from one side only: the capture misses a direction');
+  } else if (s.notes.length > 0 && s.tcp_segments > 0) {
+    lower('medium');
+    reasons.push('the capture lost part of the traffic: see the capture notes');
   }
   if (n > 0 && guessed / n > 0.5) {
-    confidence = 'medium';
+    lower('medium');
     reasons.push(`${guessed} of ${n} connections started before the capture, so their client and server were guessed`);
   }
   if (n > 0 && (q.estimated ?? 0) / n > 0.5) {
-    confidence = 'medium';
+    lower('medium');
     reasons.push("most closing ACKs are missing, so TIME-WAIT was dated from the peer's FIN");
   }
 
@@ -310,7 +317,7 @@ function buildVerdict(db: Database.Database, captureId: number, s: Summary, grou
       };
     }
     if (closed === 0) {
-      confidence = 'low';
+      lower('low');
       reasons.push('no connection was seen closing, so teardown problems could not show');
     }
     const notes = groups.length ? ` ${groups.map((g) => `${g.count} ${g.title}`).join(', ')} (for information only).` : '';

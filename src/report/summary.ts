@@ -1,7 +1,7 @@
 // The few lines `analyze` prints: read from the store, like every report.
 
 import type Database from 'better-sqlite3';
-import { captureNotes } from './capture-notes.js';
+import { captureNotes, mostlyOneWay, ONE_WAY_SQL, oneWayNote, type OneWay } from './capture-notes.js';
 import { duration } from './format.js';
 
 export interface Summary {
@@ -12,8 +12,10 @@ export interface Summary {
   connections: number;
   duration: number | null;
   damaged: string | null;
-  /** what the capture's snapshot length kept from the analysis */
+  /** what the capture kept from the analysis: its snapshot length, a missing direction */
   notes: string[];
+  /** most connections show one side only: the capture misses a direction */
+  one_way: boolean;
   by_close_kind: Record<string, number>;
   by_conn_state: Record<string, number>;
   active_closer: { client: number; server: number; both: number; none: number };
@@ -52,6 +54,10 @@ export function buildSummary(db: Database.Database, captureId: number): Summary 
   const clients = db
     .prepare('SELECT client_ip, count(*) AS n FROM connections WHERE capture_id = ? GROUP BY client_ip ORDER BY n DESC, client_ip LIMIT 5')
     .all(captureId) as { client_ip: string; n: number }[];
+  const oneWay = db.prepare(ONE_WAY_SQL).get(captureId) as OneWay;
+  const notes = captureNotes(cap.decode_stats, cap.tcp_segments);
+  const ow = oneWayNote(oneWay);
+  if (ow !== null) notes.push(ow);
   const findings = db
     .prepare(
       `SELECT kind, severity, count(*) AS count FROM findings WHERE capture_id = ? GROUP BY kind, severity
@@ -78,7 +84,8 @@ export function buildSummary(db: Database.Database, captureId: number): Summary 
     connections: cap.connections,
     duration: cap.first_ts !== null && cap.last_ts !== null ? cap.last_ts - cap.first_ts : null,
     damaged: cap.damaged,
-    notes: captureNotes(cap.decode_stats, cap.tcp_segments),
+    notes,
+    one_way: mostlyOneWay(oneWay),
     by_close_kind: counts('SELECT close_kind AS k, count(*) AS n FROM connections WHERE capture_id = ? GROUP BY k ORDER BY n DESC'),
     by_conn_state: counts('SELECT conn_state AS k, count(*) AS n FROM connections WHERE capture_id = ? GROUP BY k ORDER BY n DESC'),
     active_closer: { client: closer.client ?? 0, server: closer.server ?? 0, both: closer.both ?? 0, none: closer.none ?? 0 },

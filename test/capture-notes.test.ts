@@ -1,5 +1,6 @@
-// A capture cut by a short snapshot length (tcpdump -s) must say so instead of reading as clean:
-// the real frames of lo-eth.pcap (Linux loopback, timestamps on) cut as `editcap -s N` would.
+// A capture that lost part of the traffic must say so instead of reading as clean: the real frames
+// of lo-eth.pcap (Linux loopback, timestamps on) cut as `editcap -s N` would, or filtered to one
+// direction as `tcpdump 'dst port 8080'` would.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -56,5 +57,40 @@ describe('a capture cut by its snapshot length', () => {
     expect(r.summary.connections).toBeGreaterThan(0);
     expect(r.summary.notes).toEqual([]);
     expect(r.text).not.toContain('note: ');
+  });
+});
+
+/** IPv4 frames to port 8080 only (lo-eth.pcap's two IPv4 connections to 8080), or all of them */
+async function oneWay(only: boolean): Promise<{ summary: { connections: number; notes: string[]; one_way: boolean }; verdict: { confidence: string; confidence_reason: string } }> {
+  const recs = (await realRecords()).filter((r) => {
+    const d = r.data;
+    if (((d[12]! << 8) | d[13]!) !== 0x0800) return false;
+    const t = 14 + (d[14]! & 15) * 4;
+    return !only || ((d[t + 2]! << 8) | d[t + 3]!) === 8080;
+  });
+  const file = path.join(dir, `oneway-${only}.pcap`);
+  const db = path.join(dir, `oneway-${only}.db`);
+  fs.writeFileSync(file, pcapFile(recs));
+  const j = twscope(['analyze', file, '--db', db, '--json', '--no-progress']);
+  expect(j.code, j.stderr).toBe(0);
+  const rep = JSON.parse(twscope(['report', db, '--format', 'json']).stdout) as { verdict: { confidence: string; confidence_reason: string } };
+  return { summary: JSON.parse(j.stdout), verdict: rep.verdict };
+}
+
+describe('a capture that holds one direction only', () => {
+  it("the clients' packets to port 8080 only: a note, and low confidence in the report's verdict", async () => {
+    const r = await oneWay(true);
+    expect(r.summary.connections).toBe(2);
+    expect(r.summary.one_way).toBe(true);
+    expect(r.summary.notes).toEqual([expect.stringMatching(/^2 of 2 connections show packets from one side only \(the clients'\).*capture both directions\.$/)]);
+    expect(r.verdict.confidence).toBe('low');
+    expect(r.verdict.confidence_reason).toMatch(/one side only/);
+  });
+
+  it('both directions: no note', async () => {
+    const r = await oneWay(false);
+    expect(r.summary.connections).toBeGreaterThan(2);
+    expect(r.summary.one_way).toBe(false);
+    expect(r.summary.notes).toEqual([]);
   });
 });
