@@ -160,7 +160,7 @@ export async function analyze(params: AnalyzeParams): Promise<AnalyzeResult> {
       lastNsec: last?.[1] ?? null,
       damaged: read.damage ? read.damage.message : null,
       options: { ...params.options, packets: params.packets },
-      decodeStats: { ...decoder.stats, connections: tracker.stats.connections, peak_open_connections: tracker.stats.peakOpen, old_space_segments: tracker.stats.strays },
+      decodeStats: { ...decoder.stats, connections: tracker.stats.connections, peak_open_connections: tracker.stats.peakOpen, old_space_segments: tracker.stats.strays, acked_unseen_connections: tracker.stats.ackedUnseen },
       connections: store.connectionsWritten,
       version: VERSION,
     });

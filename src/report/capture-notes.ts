@@ -9,9 +9,9 @@ const ADVICE = 'capture with -s 128 or more (tcpdump keeps whole packets by defa
 
 /** one sentence per limitation, from the captures.decode_stats JSON (empty when nothing was cut) */
 export function captureNotes(decodeStatsJson: string | null, tcpSegments: number): string[] {
-  let st: Partial<DecodeStats>;
+  let st: Partial<DecodeStats> & { connections?: number; acked_unseen_connections?: number };
   try {
-    st = decodeStatsJson ? (JSON.parse(decodeStatsJson) as Partial<DecodeStats>) : {};
+    st = decodeStatsJson ? (JSON.parse(decodeStatsJson) as typeof st) : {};
   } catch {
     return [];
   }
@@ -27,6 +27,14 @@ export function captureNotes(decodeStatsJson: string | null, tcpSegments: number
     notes.push(
       `${n(cutOptions)} of ${n(tcpSegments)} TCP segment${tcpSegments === 1 ? '' : 's'} ${cutOptions === 1 ? 'was' : 'were'} cut inside ${cutOptions === 1 ? 'its' : 'their'} options: ` +
         `${cutOptions === 1 ? 'its' : 'their'} timestamps, MSS and SACK are unknown, which PAWS, clock and TIME-WAIT timestamp checks need; ${ADVICE}.`,
+    );
+  }
+  const unseen = st.acked_unseen_connections ?? 0;
+  const conns = st.connections ?? 0;
+  if (unseen > 0 && (unseen >= 10 || unseen >= 0.1 * conns)) {
+    notes.push(
+      `${n(unseen)} of ${n(conns)} connection${conns === 1 ? '' : 's'} acknowledged data that is not in the capture (Wireshark: "ACKed segment that wasn't captured"): ` +
+        'the capture lost packets, most often in a full capture buffer (tcpdump reports "packets dropped by kernel"), or they took another path; retransmissions and byte counts of those connections are incomplete.',
     );
   }
   return notes;

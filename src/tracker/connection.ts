@@ -35,7 +35,7 @@ const H0 = CONN_I32.indexOf('h0');
 const HLEN = CONN_I32.indexOf('histLen');
 const HIST_CODES: number[] = [];
 const CONN_U32 = ['c0', 'c1', 'c2', 'c3', 's0', 's1', 's2', 's3', 'firstFrame', 'lastFrame', 'rstFrame', 'lastAckFrame', 'id', 'earlyFrame'] as const;
-const CONN_BOOL = ['orientationGuessed', 'flipped', 'finished', 'timeWaitEstimated', 'pooled'] as const;
+const CONN_BOOL = ['orientationGuessed', 'flipped', 'finished', 'timeWaitEstimated', 'pooled', 'ackedUnseen'] as const;
 
 export type CloseKind = 'fin' | 'simultaneous' | 'rst' | 'fin-rst' | 'refused' | 'half-close' | 'open' | 'unanswered';
 export type RstKind = 'refused' | 'abort' | 'after-fin';
@@ -94,6 +94,10 @@ export class Side {
   readonly io: number;
   /** frames of FIN retransmissions (allocated only when there are some, at most 16 kept) */
   finRetransFrames: number[] | null = null;
+  /** stretches of this side's sequence space the capture skipped and has not shown since, as
+   *  [start, end) pairs (allocated at the first one, at most MAX_GAPS): acknowledged by the
+   *  peer, the capture lost them */
+  gaps: number[] | null = null;
 
   constructor(p: Page, fo: number, io: number) {
     this.f = p.f;
@@ -104,6 +108,7 @@ export class Side {
 
   reset(): void {
     this.finRetransFrames = null;
+    this.gaps = null;
     this.isn = -1;
     this.mss = -1;
     this.wscale = -1;
@@ -127,6 +132,7 @@ export class Side {
   declare seqKnown: boolean;
   /** one past the highest sequence number this side has used (SYN/FIN count one) */
   declare nextSeq: number;
+
   /** highest ACK this side sent (valid when ackKnown) */
   declare ackKnown: boolean;
   declare highAck: number;
@@ -303,6 +309,8 @@ export class Conn {
   declare sport: number;
   declare ipVersion: 4 | 6;
   declare orientationGuessed: boolean;
+  /** one side acknowledged sequence space the capture never showed from the other */
+  declare ackedUnseen: boolean;
 
   declare firstFrame: number;
   declare lastFrame: number;

@@ -37,6 +37,9 @@ export interface TrackerStats {
   peakOpen: number;
   /** segments attributed to the previous incarnation of their 4-tuple (old sequence space) */
   strays: number;
+  /** connections where one side acknowledged sequence space the capture never showed from the
+   *  other (Wireshark's "ACKed segment that wasn't captured"): the capture lost packets */
+  ackedUnseen: number;
 }
 
 const TRAIL_MAX = 24;
@@ -66,7 +69,7 @@ export class Tracker {
   /** expiry candidates by whole second of capture time: a sweep only visits what may expire */
   private readonly wheel = new Map<number, Conn[]>();
   private wheelFrom = -Infinity;
-  readonly stats: TrackerStats = { segments: 0, connections: 0, peakOpen: 0, strays: 0 };
+  readonly stats: TrackerStats = { segments: 0, connections: 0, peakOpen: 0, strays: 0, ackedUnseen: 0 };
 
   /** no connection expires sooner than this after its last packet (s) */
   private readonly minLife: number;
@@ -344,6 +347,7 @@ export class Tracker {
     c.prev = null;
     this.finishForRelease(prev, 'superseded');
     if (c.reuseTrail !== null) this.sink.onReuse(c, prev);
+    this.countUnseen(prev);
     this.sink.onConnEnd(prev);
     prev.free();
   }
@@ -352,8 +356,13 @@ export class Tracker {
   private release(c: Conn, reason: 'capture-end' | 'expired'): void {
     if (c.prev !== null) this.releasePrev(c);
     this.finishForRelease(c, reason);
+    this.countUnseen(c);
     this.sink.onConnEnd(c);
     c.free();
+  }
+
+  private countUnseen(c: Conn): void {
+    if (c.ackedUnseen) this.stats.ackedUnseen++;
   }
 
   /** finish a connection about to go to the sink, counting a row written ahead that no longer holds */
@@ -579,8 +588,13 @@ function update(c: Conn, dir: 0 | 1, seg: Segment): void {
     me.seqKnown = true;
     me.nextSeq = segEnd;
   } else if (!rst) {
-    if (seqAfter(segEnd, me.nextSeq)) me.nextSeq = segEnd;
-    else if (len > 0 || syn || fin) {
+    if (seqAfter(segEnd, me.nextSeq)) {
+      if (me.gaps !== null) fillGaps(me, seq, segEnd);
+      // skipped sequence space: not in the capture (yet)
+      if (seqAfter(seq, me.nextSeq)) addGap(me, me.nextSeq, seq);
+      me.nextSeq = segEnd;
+    } else if (len > 0 || syn || fin) {
+      if (me.gaps !== null) fillGaps(me, seq, segEnd);
       // re-sends sequence space already seen; a 1-byte probe just below nextSeq is a keep-alive
       const keepalive = len <= 1 && !syn && !fin && ((me.nextSeq - seq) >>> 0) === 1;
       if (!keepalive) me.retrans++;
@@ -596,6 +610,7 @@ function update(c: Conn, dir: 0 | 1, seg: Segment): void {
       me.synTs = ts;
       me.synCount = 1;
       me.nextSeq = segEnd;
+      me.gaps = null;
     } else me.synCount++;
     me.prevSynTs = me.lastSynTs;
     me.lastSynTs = ts;
@@ -611,6 +626,9 @@ function update(c: Conn, dir: 0 | 1, seg: Segment): void {
     if (!me.ackKnown || seqAfter(a, me.highAck)) {
       me.highAck = a;
       me.ackKnown = true;
+      // past everything the peer was seen to send, or into a stretch it skipped: a segment of the
+      // peer's is not in the capture (Wireshark: "ACKed segment that wasn't captured")
+      if (peer.seqKnown && (seqAfter(a, peer.nextSeq) || (peer.gaps !== null && ackedGap(peer.gaps, a)))) c.ackedUnseen = true;
     }
     if (!rst && peer.finFrame !== 0 && peer.finAckedFrame === 0 && seqGE(a, (peer.finSeq + 1) >>> 0)) {
       peer.finAckedFrame = seg.frame;
@@ -707,4 +725,47 @@ function zeekState(c: Conn, me: Side, peer: Side, dir: 0 | 1, f: number, len: nu
     default:
       break;
   }
+}
+
+/** skipped stretches of sequence space tracked per side (more: the oldest are forgotten) */
+const MAX_GAPS = 8;
+
+function addGap(s: Side, start: number, end: number): void {
+  const g = (s.gaps ??= []);
+  if (g.length >= 2 * MAX_GAPS) g.splice(0, 2);
+  g.push(start, end);
+}
+
+/** take [seq, end) out of the side's skipped stretches (a late or retransmitted segment) */
+function fillGaps(s: Side, seq: number, end: number): void {
+  const g = s.gaps!;
+  for (let k = 0; k < g.length; ) {
+    const a = g[k]!;
+    const b = g[k + 1]!;
+    if (!seqAfter(end, a) || !seqAfter(b, seq)) {
+      k += 2;
+      continue;
+    }
+    // overlaps: keep what is left on either side
+    const left = seqAfter(seq, a);
+    const right = seqAfter(b, end);
+    if (left && right) {
+      if (g.length >= 2 * MAX_GAPS) return;
+      g.splice(k, 2, a, seq, end, b);
+      k += 4;
+    } else if (left) {
+      g[k + 1] = seq;
+      k += 2;
+    } else if (right) {
+      g[k] = end;
+      k += 2;
+    } else g.splice(k, 2);
+  }
+  if (g.length === 0) s.gaps = null;
+}
+
+/** an acknowledgment reaching into a skipped stretch */
+function ackedGap(g: number[], ack: number): boolean {
+  for (let k = 0; k < g.length; k += 2) if (seqAfter(ack, g[k]!)) return true;
+  return false;
 }
