@@ -1,6 +1,7 @@
 // What the capture itself kept from the analysis: frames and TCP options cut by the snapshot
-// length (tcpdump -s). A capture cut too short is otherwise silent: no TCP segment reads as
-// "no problem found", lost options as "no timestamps".
+// length (tcpdump -s), a direction missing, packets lost. Otherwise such a capture is silent
+// about it: no TCP segment reads as "no problem found", lost options as "no timestamps", one
+// direction as half-closes with no TIME-WAIT.
 
 import type { DecodeStats } from '../decode/index.js';
 
@@ -43,8 +44,9 @@ export function captureNotes(decodeStatsJson: string | null, tcpSegments: number
 /** connections whose packets all came from one side although that side acknowledged the other
  *  (a pure ACK, data or a FIN), over all connections */
 export interface OneWay {
-  clientOnly: number;
-  serverOnly: number;
+  /** SQL sums: NULL over no rows */
+  clientOnly: number | null;
+  serverOnly: number | null;
   total: number;
 }
 
