@@ -65,7 +65,7 @@ export function oneWayNote(w: OneWay): string | null {
   const side = (w.serverOnly ?? 0) > (w.clientOnly ?? 0) ? 'servers' : 'clients';
   return (
     `${n(n1)} of ${n(w.total)} connection${w.total === 1 ? '' : 's'} show packets from one side only (${n1 === w.total ? 'the' : 'mostly the'} ${side}'), although that side answered packets that are not in the capture: ` +
-    'the capture holds one direction only (a capture filter such as `dst port`, asymmetric routing, a one-way mirror port), so teardowns, TIME-WAIT and handshake times are incomplete; capture both directions.'
+    'the capture holds one direction only (a capture filter such as "dst port 80", asymmetric routing, a one-way mirror port), so teardowns, TIME-WAIT and handshake times are incomplete; capture both directions.'
   );
 }
 
