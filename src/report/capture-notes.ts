@@ -64,7 +64,7 @@ export function oneWayNote(w: OneWay): string | null {
   if (n1 === 0 || (n1 < 10 && n1 / w.total < 0.1)) return null;
   const side = (w.serverOnly ?? 0) > (w.clientOnly ?? 0) ? 'servers' : 'clients';
   return (
-    `${n(n1)} of ${n(w.total)} connection${w.total === 1 ? '' : 's'} show packets from one side only (${n1 === w.total ? 'the' : 'mostly the'} ${side}'), although that side answered packets that are not in the capture: ` +
+    `${n(n1)} of ${n(w.total)} connection${w.total === 1 ? '' : 's'} ${n1 === 1 ? 'shows' : 'show'} packets from one side only (${n1 === w.total ? 'the' : 'mostly the'} ${side}'), although that side answered packets that are not in the capture: ` +
     'the capture holds one direction only (a capture filter such as "dst port 80", asymmetric routing, a one-way mirror port), so teardowns, TIME-WAIT and handshake times are incomplete; capture both directions.'
   );
 }
