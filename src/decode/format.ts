@@ -40,6 +40,11 @@ export function formatAddr(version: number, w0: number, w1: number, w2: number, 
   return `${head}::${tail}`;
 }
 
+/** "address:port", IPv6 in brackets */
+export function endpointText(ipVersion: number, ip: string, port: number): string {
+  return ipVersion === 6 ? `[${ip}]:${port}` : `${ip}:${port}`;
+}
+
 export function segSrc(s: Segment): string {
   return formatAddr(s.ipVersion, s.src0, s.src1, s.src2, s.src3);
 }

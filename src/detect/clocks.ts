@@ -37,6 +37,8 @@ import { seqDiff } from '../tracker/seq.js';
 export { RATES };
 const NR = RATES.length;
 const MHZ_BIT = 1 << (NR - 1);
+/** index of 1000 Hz: the guess for a clock its samples cannot tell (Linux ticks at it) */
+const KHZ = RATES.indexOf(1000);
 /** tolerance: a few ticks (quantization) */
 const TICK_TOL = 3;
 /** tolerance: relative rate error while the rate is only snapped, not measured */
@@ -807,8 +809,7 @@ export class ClockDetector implements Detector {
   private rateOf(k: number): number {
     const b = bits(this.ci[k * IN + MASK]!);
     if (b.length === 1) return RATES[b[0]!]!;
-    const khz = RATES.indexOf(1000);
-    if (b.includes(khz)) return 1000;
+    if (b.includes(KHZ)) return 1000;
     return RATES[b[b.length - 1]!]!;
   }
 

@@ -25,7 +25,7 @@
 
 import type { Conn } from '../tracker/connection.js';
 import type { AnalysisOptions, Detector, FindingSink } from './types.js';
-import { frameList, round, synFilter, thousands } from './util.js';
+import { endpointText, frameList, round, synFilter, thousands } from './util.js';
 
 export const MAX_BUCKETS = 2000;
 /** timelines written per kind of row (per host, per host+service) */
@@ -437,7 +437,7 @@ export class PortDetector implements Detector {
       const trend = projected >= range && !burst;
       if (!critical && !near && !trend) continue;
       flaggedHosts.add(s.host);
-      const svc = s.ipVersion === 6 ? `[${s.serverIp}]:${s.serverPort}` : `${s.serverIp}:${s.serverPort}`;
+      const svc = endpointText(s.ipVersion, s.serverIp, s.serverPort!);
       const rate = round(st.twRate, 1);
       const maxRate = range / L;
       let summary: string;

@@ -1,6 +1,9 @@
 // Small helpers shared by the detectors: evidence formatting for findings.
 
 import type { Conn } from '../tracker/connection.js';
+import { endpointText } from '../decode/format.js';
+
+export { endpointText };
 
 /** Wireshark display filter showing exactly these frames */
 export function framesFilter(frames: number[]): string {
@@ -12,11 +15,6 @@ export function framesFilter(frames: number[]): string {
 
 /** the tick rates timestamp clocks are snapped to */
 export const RATES = [1, 2, 10, 100, 250, 300, 1000, 1_000_000];
-
-/** "address:port", IPv6 in brackets */
-export function endpointText(ipVersion: number, ip: string, port: number): string {
-  return ipVersion === 6 ? `[${ip}]:${port}` : `${ip}:${port}`;
-}
 
 /** "client:port -> server:port", IPv6 in brackets */
 export function tupleText(c: Conn): string {

@@ -4,8 +4,7 @@
 // direction as half-closes with no TIME-WAIT.
 
 import type { DecodeStats } from '../decode/index.js';
-
-const n = (v: number): string => v.toLocaleString('en-US');
+import { num as n } from './format.js';
 const ADVICE = 'capture with -s 128 or more (tcpdump keeps whole packets by default)';
 
 /** one sentence per limitation, from the captures.decode_stats JSON (empty when nothing was cut) */

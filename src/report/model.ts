@@ -2,7 +2,8 @@
 // of this one object, so they always say the same thing.
 
 import type Database from 'better-sqlite3';
-import { buildSummary, endpoint, type Summary } from './summary.js';
+import { buildSummary, type Summary } from './summary.js';
+import { endpointText } from '../decode/format.js';
 import { kindInfo, recommendationsFor, type Recommendation } from './kinds.js';
 import { VERSION } from '../version.js';
 
@@ -190,7 +191,7 @@ export function buildReport(db: Database.Database, captureId: number, opts: { db
     const ref = r
       ? {
           id: r.id,
-          tuple: `${endpoint(r.client_ip, r.client_port, r.ip_version)} -> ${endpoint(r.server_ip, r.server_port, r.ip_version)}`,
+          tuple: `${endpointText(r.ip_version, r.client_ip, r.client_port)} -> ${endpointText(r.ip_version, r.server_ip, r.server_port)}`,
           start_ts: r.start_ts, first_frame: r.first_frame, last_frame: r.last_frame, close_kind: r.close_kind, conn_state: r.conn_state,
         }
       : null;
@@ -377,7 +378,7 @@ function offenders(db: Database.Database, captureId: number): { clients: ClientO
   return {
     clients,
     services: services.map((s) => ({
-      service: endpoint(s.server_ip, s.server_port, s.v), connections: s.connections, client_first: s.client_first, server_first: s.server_first,
+      service: endpointText(s.v, s.server_ip, s.server_port), connections: s.connections, client_first: s.client_first, server_first: s.server_first,
       resets: s.resets, refused: s.refused, findings: s.findings,
     })),
   };

@@ -2,7 +2,8 @@
 
 import type Database from 'better-sqlite3';
 import { captureNotes, mostlyOneWay, ONE_WAY_SQL, oneWayNote, type OneWay } from './capture-notes.js';
-import { duration } from './format.js';
+import { endpointText } from '../decode/format.js';
+import { duration, num } from './format.js';
 
 export interface Summary {
   capture_id: number;
@@ -91,16 +92,12 @@ export function buildSummary(db: Database.Database, captureId: number): Summary 
     active_closer: { client: closer.client ?? 0, server: closer.server ?? 0, both: closer.both ?? 0, none: closer.none ?? 0 },
     time_wait_holders: { client: holders.client ?? 0, server: holders.server ?? 0 },
     top_services: services.map((s) => ({
-      server: endpoint(s.server_ip, s.server_port, s.ip_version), connections: s.n, client_first: s.cf, server_first: s.sf, resets: s.r,
+      server: endpointText(s.ip_version, s.server_ip, s.server_port), connections: s.n, client_first: s.cf, server_first: s.sf, resets: s.r,
     })),
     top_clients: clients.map((c) => ({ client: c.client_ip, connections: c.n })),
     findings,
     worst: w ? { kind: w.kind, severity: w.severity, summary: w.summary ?? '', frames: worstFrames, wireshark_filter: w.wireshark_filter ?? '' } : null,
   };
-}
-
-export function endpoint(ip: string, port: number, version: number): string {
-  return version === 6 ? `[${ip}]:${port}` : `${ip}:${port}`;
 }
 
 export interface Style {
@@ -122,7 +119,7 @@ export function useColor(stream: NodeJS.WriteStream): boolean {
   return Boolean(stream.isTTY);
 }
 
-const n = (v: number): string => v.toLocaleString('en-US');
+const n = num;
 /** a count and its noun, singular for one */
 const count = (v: number, noun: string, style: (x: string) => string = (x) => x): string => `${style(n(v))} ${v === 1 ? noun : noun + 's'}`;
 

@@ -132,7 +132,6 @@ export class Side {
   declare seqKnown: boolean;
   /** one past the highest sequence number this side has used (SYN/FIN count one) */
   declare nextSeq: number;
-
   /** highest ACK this side sent (valid when ackKnown) */
   declare ackKnown: boolean;
   declare highAck: number;
