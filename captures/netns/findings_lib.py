@@ -87,6 +87,16 @@ def nstat(ns):
     return res
 
 
+def nstats(*names):
+    """the counters of each namespace, by name"""
+    return {n: nstat(n) for n in names}
+
+
+def nstat_deltas(before, after):
+    """per namespace, what changed between two nstats() readings"""
+    return {n: nstat_delta(before[n], after[n]) for n in before}
+
+
 def nstat_delta(before, after):
     res = {}
     for k in KEY_COUNTERS:

@@ -115,7 +115,7 @@ def s_reuse_server_tw(late=False):
     sport = 40002 if late else 40001
     cap_file = name + (".pcap")
     path = os.path.join(OUT, cap_file)
-    n0 = {c: nstat(c), s: nstat(s)}
+    n0 = nstats(c, s)
     if late:
         cap = Capture(s, sif, path, nano=True)
     else:
@@ -125,7 +125,7 @@ def s_reuse_server_tw(late=False):
                    close1="server", close2="server")
     sev = srv.join()
     cap.stop()
-    n1 = {c: nstat(c), s: nstat(s)}
+    n1 = nstats(c, s)
     ns_del(c, s)
     pk = packets(path)
     incs = incarnations(pk)
@@ -149,7 +149,7 @@ def s_reuse_server_tw(late=False):
     else:
         j["expect"] = [{"kind": "time-wait-reuse", "frames": frames, "facts": facts}]
         j["none"] = none_but("time-wait-reuse")
-    j["nstat"] = {c: nstat_delta(n0[c], n1[c]), s: nstat_delta(n0[s], n1[s])}
+    j["nstat"] = nstat_deltas(n0, n1)
     j["events"] = {"client": cev, "server": sev}
     write_json(name, j)
     return j
@@ -164,14 +164,14 @@ def s_reuse_client_tw_bind():
     cap_file = name + ".pcapng"
     raw = os.path.join(OUT, name + ".tmp.pcap")
     path = os.path.join(OUT, cap_file)
-    n0 = {c: nstat(c), s: nstat(s)}
+    n0 = nstats(c, s)
     cap = Capture(s, sif, raw, nano=True)
     srv = Bg(s, "server", addr=sa, port=PORT, modes=["wait-eof", "close-first"], count=2, timeout=30)
     cev = run_sock(c, "reuse_same_port", dst=sa, port=PORT, src=ca, sport=sport, gap=0.2, close1="client",
                    close2="server", reuse_retry=True, step=0.2, max_attempts=25)
     sev = srv.join()
     cap.stop()
-    n1 = {c: nstat(c), s: nstat(s)}
+    n1 = nstats(c, s)
     ns_del(c, s)
     sh(["editcap", "-F", "pcapng", raw, path])
     os.unlink(raw)
@@ -194,7 +194,7 @@ def s_reuse_client_tw_bind():
     j["connections"] = conn_rows(incs, {0: "client closes first", 1: "same 4-tuple reused by the client (TIME-WAIT holder)"})
     j["expect"] = [{"kind": "time-wait-reuse", "frames": frames, "facts": facts}]
     j["none"] = none_but("time-wait-reuse")
-    j["nstat"] = {c: nstat_delta(n0[c], n1[c]), s: nstat_delta(n0[s], n1[s])}
+    j["nstat"] = nstat_deltas(n0, n1)
     j["events"] = {"client": cev, "server": sev}
     if fails:
         j["notes"] = ("connect() failed with %s %d time(s) (no packet sent) before it succeeded %.3f s after the "
@@ -216,13 +216,13 @@ def s_reuse_client_tw_kernel():
     sysctl(c, "net.ipv4.ip_local_port_range", "40500 40500")
     cap_file = name + ".pcap"
     path = os.path.join(OUT, cap_file)
-    n0 = {c: nstat(c), s: nstat(s)}
+    n0 = nstats(c, s)
     cap = Capture(s, sif, path)
     srv = Bg(s, "server", addr=sa, port=PORT, modes=["wait-eof"], count=3, timeout=30)
     cev = run_sock(c, "kernel_port_reuse", dst=sa, port=PORT, n=3, first_delay=0.2, step=0.2, max_attempts=25)
     sev = srv.join()
     cap.stop()
-    n1 = {c: nstat(c), s: nstat(s)}
+    n1 = nstats(c, s)
     ns_del(c, s)
     pk = packets(path)
     incs = incarnations(pk)
@@ -246,7 +246,7 @@ def s_reuse_client_tw_kernel():
     j["none"] = none_but("time-wait-reuse", "port-exhaustion")
     j["notes"] = ("One ephemeral port: the port range is 1 port and it is held in TIME-WAIT most of the time, so "
                   "port-exhaustion MAY be reported with --port-range 40500-40500 (not with the default range).")
-    j["nstat"] = {c: nstat_delta(n0[c], n1[c]), s: nstat_delta(n0[s], n1[s])}
+    j["nstat"] = nstat_deltas(n0, n1)
     j["events"] = {"client": cev, "server": sev}
     write_json(name, j)
     return j
@@ -260,13 +260,13 @@ def s_reuse_refused(nbytes=32 << 20):
     sport = 40021
     cap_file = name + ".pcap"
     path = os.path.join(OUT, cap_file)
-    n0 = {c: nstat(c), s: nstat(s)}
+    n0 = nstats(c, s)
     cap = Capture(s, sif, path, snaplen=96)
     srv = Bg(s, "server", addr=sa, port=PORT, modes=["sink", "close-first"], count=2, sink_bytes=nbytes, timeout=30)
     cev = run_sock(c, "bulk_then_reconnect", dst=sa, port=PORT, src=ca, sport=sport, nbytes=nbytes)
     sev = srv.join()
     cap.stop()
-    n1 = {c: nstat(c), s: nstat(s)}
+    n1 = nstats(c, s)
     ns_del(c, s)
     pk = packets(path)
     incs = incarnations(pk)
@@ -284,7 +284,7 @@ def s_reuse_refused(nbytes=32 << 20):
     j["connections"] = conn_rows(incs, {0: "bulk upload, server closes first", 1: "reuse of the 4-tuple, refused then retried"})
     j["expect"] = [{"kind": "time-wait-reuse", "frames": frames, "facts": facts}]
     j["none"] = none_but("time-wait-reuse")
-    j["nstat"] = {c: nstat_delta(n0[c], n1[c]), s: nstat_delta(n0[s], n1[s])}
+    j["nstat"] = nstat_deltas(n0, n1)
     j["events"] = {"client": cev, "server": sev}
     write_json(name, j)
     return j
@@ -299,7 +299,7 @@ def s_port_exhaustion(server_closes=False):
     sysctl(c, "net.ipv4.ip_local_port_range", "41000 41015")
     cap_file = name + ".pcap"
     path = os.path.join(OUT, cap_file)
-    n0 = {c: nstat(c), s: nstat(s)}
+    n0 = nstats(c, s)
     cap = Capture(c, cif, path) if not server_closes else Capture(s, sif, path)
     nconn = 48 if server_closes else 100
     srv = Bg(s, "server", addr=sa, port=PORT, modes=["close-first" if server_closes else "wait-eof"], count=nconn,
@@ -310,7 +310,7 @@ def s_port_exhaustion(server_closes=False):
     sss = sh(nsx(s, "ss", "-tan", "state", "time-wait"))
     sev = srv.join(timeout=30)
     cap.stop()
-    n1 = {c: nstat(c), s: nstat(s)}
+    n1 = nstats(c, s)
     ns_del(c, s)
     pk = packets(path)
     incs = incarnations(pk)
@@ -319,7 +319,7 @@ def s_port_exhaustion(server_closes=False):
     tw_server = max(0, len(sss.strip().splitlines()) - 1)
     j = base(name, cap_file, "", "")
     j["connections"] = conn_rows(incs)
-    j["nstat"] = {c: nstat_delta(n0[c], n1[c]), s: nstat_delta(n0[s], n1[s])}
+    j["nstat"] = nstat_deltas(n0, n1)
     j["events"] = {"client": cev, "server": sev[:3] + sev[-2:]}
     j["ss_time_wait_at_end"] = {c: tw_client, s: tw_server}
     ports = sorted({int(i["client"].rsplit(":", 1)[1]) for i in incs})
@@ -377,13 +377,13 @@ def s_abortive():
     cap_file = name + ".pcapng"
     raw = os.path.join(OUT, name + ".tmp.pcap")
     path = os.path.join(OUT, cap_file)
-    n0 = {c: nstat(c), s: nstat(s)}
+    n0 = nstats(c, s)
     cap = Capture(c, cif, raw, nano=True)
     srv = Bg(s, "server", addr=sa, port=PORT, modes=["wait-eof"], count=3, timeout=20)
     cev = run_sock(c, "abortive", dst=sa, port=PORT, n=3)
     sev = srv.join()
     cap.stop()
-    n1 = {c: nstat(c), s: nstat(s)}
+    n1 = nstats(c, s)
     ns_del(c, s)
     sh(["editcap", "-F", "pcapng", raw, path])
     os.unlink(raw)
@@ -399,7 +399,7 @@ def s_abortive():
     j["expect"] = [{"kind": "abortive-close", "frames": [f], "facts": {"rst_by": "client", "connection": k}}
                    for k, f in enumerate(rst_frames)]
     j["none"] = none_but("abortive-close")
-    j["nstat"] = {c: nstat_delta(n0[c], n1[c]), s: nstat_delta(n0[s], n1[s])}
+    j["nstat"] = nstat_deltas(n0, n1)
     j["events"] = {"client": cev, "server": sev}
     write_json(name, j)
     return j
@@ -441,7 +441,7 @@ def s_syn_drops():
     lin = sh(nsx(c, "sysctl", "-n", "net.ipv4.tcp_syn_linear_timeouts"), check=False).strip() or "n/a"
     cap_file = name + ".pcap"
     path = os.path.join(OUT, cap_file)
-    n0 = {c: nstat(c), s: nstat(s)}
+    n0 = nstats(c, s)
     cap = Capture(s, sif, path)
     start = round(time.time() + 1.0, 3)
     srv = Bg(s, "listen_queue_server", addr=sa, port=PORT, backlog=1, start_at=start, first_after=0.5, every=1.5,
@@ -450,7 +450,7 @@ def s_syn_drops():
                    fw_port=fw_port, syncnt=6, connect_timeout=30)
     sev = srv.join(timeout=60)
     cap.stop()
-    n1 = {c: nstat(c), s: nstat(s)}
+    n1 = nstats(c, s)
     ns_del(c, s)
     pk = packets(path)
     incs = incarnations(pk)
@@ -504,7 +504,7 @@ def s_syn_drops():
     j["connections"] = rows
     j["expect"] = exp
     j["none"] = none_but("abortive-close") + ([] if rst else ["abortive-close", "connection-refused"])
-    j["nstat"] = {c: nstat_delta(n0[c], n1[c]), s: nstat_delta(n0[s], n1[s])}
+    j["nstat"] = nstat_deltas(n0, n1)
     j["events"] = {"client": cev, "server": sev}
     tsr = sh(["tshark", "-n", "-r", path, "-Y", "tcp.flags.syn == 1 && tcp.flags.ack == 0 && tcp.analysis.retransmission",
               "-T", "fields", "-e", "frame.number"]).split()
@@ -597,7 +597,7 @@ def s_nat(shifted):
     cap_file = name + ".pcap"
     path = os.path.join(OUT, cap_file)
     allns = [r, srv] + [h["ns"] for h in cl.values()]
-    n0 = {n: nstat(n) for n in allns}
+    n0 = nstats(*allns)
     nfq = None
     if shifted:
         ready = os.path.join(OUT, name + ".tmp.ready")
@@ -629,7 +629,7 @@ def s_nat(shifted):
     if nfq:
         nfq.terminate()
         nfq.wait(timeout=10)
-    n1 = {n: nstat(n) for n in allns}
+    n1 = nstats(*allns)
     ns_del(*allns)
     # which host opened which connection: match SYN ISNs seen on each client's own veth
     isn_host = {}
@@ -655,7 +655,7 @@ def s_nat(shifted):
     drops = recycle_drops(pk, nat_a)
     j = base(name, cap_file, "", "")
     j["connections"] = conn_rows(incs, notes)
-    j["nstat"] = {n: nstat_delta(n0[n], n1[n]) for n in allns}
+    j["nstat"] = nstat_deltas(n0, n1)
     j["events"] = {"clients": cev, "server": sev[:2] + sev[-1:]}
     j["topology"] = {"hosts": {h.upper(): {"ns": cl[h]["ns"], "addr": cl[h]["addr"]} for h in cl},
                      "router": r, "nat_address": nat_a, "server": "%s:%d" % (sa, PORT),
@@ -702,7 +702,7 @@ def s_lost_last_ack():
     sysctl(c, "net.ipv4.ip_local_port_range", "40600 40600")
     cap_file = name + ".pcap"
     path = os.path.join(OUT, cap_file)
-    n0 = {c: nstat(c), s: nstat(s)}
+    n0 = nstats(c, s)
     ready = os.path.join(OUT, name + ".tmp.ready")
     qlog = os.path.join(OUT, name + ".tmp.log")
     if os.path.exists(ready):
@@ -730,7 +730,7 @@ def s_lost_last_ack():
     nfq.wait(timeout=10)
     qev = [json.loads(l) for l in open(qlog)]
     os.unlink(qlog)
-    n1 = {c: nstat(c), s: nstat(s)}
+    n1 = nstats(c, s)
     ns_del(c, s)
     pk = packets(path)
     incs = incarnations(pk)
@@ -747,7 +747,7 @@ def s_lost_last_ack():
                       % sif)
     j["dropped_by_nfqueue"] = [q for q in qev if q["verdict"] == "drop"]
     j["connections"] = conn_rows(incs, {0: "client closes first; its last ACK is lost", 1: "reuse while the server is in LAST-ACK"})
-    j["nstat"] = {c: nstat_delta(n0[c], n1[c]), s: nstat_delta(n0[s], n1[s])}
+    j["nstat"] = nstat_deltas(n0, n1)
     j["events"] = {"client": cev, "server": sev}
     old, new = incs[0], incs[1] if len(incs) > 1 else None
     cl = old["client"]
@@ -835,7 +835,7 @@ def s_paws():
         time.sleep(0.1)
     os.unlink(ready)
     allns = [c, r, s]
-    n0 = {n: nstat(n) for n in allns}
+    n0 = nstats(*allns)
     cap = Capture(s, "twfpws", raw, nano=True)
     srv = Bg(s, "line_sink_server", addr=sa, port=PORT, timeout=30)
     cev = run_sock(c, "trickle", dst=sa, port=PORT, secs=1.5, every=0.01, size=1000, src=ca, sport=40031)
@@ -848,7 +848,7 @@ def s_paws():
     except subprocess.TimeoutExpired:
         nfq.kill()
         nerr = ""
-    n1 = {n: nstat(n) for n in allns}
+    n1 = nstats(*allns)
     ns_del(*allns)
     qev = [json.loads(l) for l in open(qlog)]
     os.unlink(qlog)
@@ -895,7 +895,7 @@ def s_paws():
                 "trailing_rst_frames": tail_rst,
                 "note": "a RST from the server after both FINs (answering a late duplicate ACK of its FIN "
                         "retransmission after it had closed) is not an abortive close"}
-    j["nstat"] = {n: nstat_delta(n0[n], n1[n]) for n in allns}
+    j["nstat"] = nstat_deltas(n0, n1)
     j["events"] = {"client": cev, "server": sev}
     j["check"] = {"paws_violations_in_capture_linux": sum(1 for v in viol if v["linux_drop"]),
                   "server_TcpExtPAWSEstab": j["nstat"][s]["TcpExtPAWSEstab"],
@@ -917,7 +917,7 @@ def s_synack_lost():
     sh(nsx(c, "iptables", "-A", *rule))
     cap_file = name + ".pcap"
     path = os.path.join(OUT, cap_file)
-    n0 = {c: nstat(c), s: nstat(s)}
+    n0 = nstats(c, s)
     cap = Capture(s, sif, path)
     srv = Bg(s, "server", addr=sa, port=PORT, modes=["close-first"], count=3, timeout=30)
     cev = run_sock(c, "sequence", timeout=60, dst=sa, port=PORT, plan=[["a", None], ["b", None], ["c", None]],
@@ -925,7 +925,7 @@ def s_synack_lost():
     sev = srv.join(timeout=40)
     cap.stop()
     dropped = sh(nsx(c, "iptables", "-L", "INPUT", "-v", "-n", "-x"), check=False)
-    n1 = {c: nstat(c), s: nstat(s)}
+    n1 = nstats(c, s)
     ns_del(c, s)
     pk = packets(path)
     incs = incarnations(pk)
@@ -952,7 +952,7 @@ def s_synack_lost():
                               "syn_retransmissions": sum(v["syn_count"] - 1 for v in views),
                               "delays_s": sorted(v["connect_delay_s"] for v in delayed)}}]
     j["none"] = none_but("syn-retransmission")
-    j["nstat"] = {c: nstat_delta(n0[c], n1[c]), s: nstat_delta(n0[s], n1[s])}
+    j["nstat"] = nstat_deltas(n0, n1)
     j["events"] = {"client": cev, "server": sev}
     j["check"] = {"client_iptables": [l for l in dropped.splitlines() if "DROP" in l]}
     write_json(name, j)
