@@ -89,6 +89,9 @@ for (const folder of ['teardown', 'findings']) {
             if (e.end_state) {
               cmp('client_state', r.client_state, norm(e.end_state.client));
               cmp('server_state', r.server_state, norm(e.end_state.server));
+              // every capture ends within the TIME-WAIT length of the last close: the kernel holds
+              // TIME-WAIT at the end (ss) exactly when the connection has a TIME-WAIT window
+              cmp('has_time_wait', r.time_wait_start !== null, e.end_state.client === 'TIME-WAIT' || e.end_state.server === 'TIME-WAIT');
             }
             expect(got, `${spec} ${e.client}`).toEqual(want);
           }

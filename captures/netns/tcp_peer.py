@@ -74,6 +74,9 @@ def run_actions(sock, actions, who):
             elif name == "shutrd":
                 sock.shutdown(socket.SHUT_RD)
                 log(who, "shutdown(SHUT_RD)")
+            elif name == "cork":
+                # queue what follows until close(): data and FIN leave in one segment
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
             elif name == "linger0":
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             elif name == "close":

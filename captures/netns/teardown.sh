@@ -158,6 +158,42 @@ s_unread_data_rst() {
 J
 }
 
+# 5b. the client sends and shuts down writing; the server reads part and closes with the rest
+#     unread -> RST after the client's FIN, without a FIN of its own
+s_unread_after_fin() {
+  begin unread-after-fin
+  twt_cap_start twt-c twtc0 "$OUT/unread-after-fin.pcap" tcp
+  server --listen $S4:8019 --actions "recv:100,sleep:0.3,close"; twt_wait_port twt-s 8019
+  client --bind $C4:40019 --connect $S4:8019 --actions "send:500,shutwr,eof,close"
+  wait $SRV; finish $TWT_CAP_PID
+  describe unread-after-fin.pcap <<J
+{"capture": "unread-after-fin.pcap",
+ "scenario": "The client sends 500 bytes and shutdown(SHUT_WR) (FIN); the server reads 100 of them and closes with 400 unread: its kernel answers with RST instead of a FIN of its own (RFC 2525 2.17), after the client's FIN.",
+ "made_with": "tcpdump 4.99 -U, $ETH_C, microsecond pcap",
+ "connections": [{"client": "$C4:40019", "server": "$S4:8019", "active_closer": "client", "close_kind": "fin-rst", "rst_by": "server",
+   "end_state": {"client": "CLOSED", "server": "CLOSED"},
+   "notes": "Client FIN in frame {first_fin_frame}; server RST|ACK in frame {rst_frame}, no server FIN. The client, waiting for EOF, gets ECONNRESET."}]}
+J
+}
+
+# 5c. the client sends its request and closes at once; the response and the server's FIN reach a
+#     closed socket, which answers with RST instead of acknowledging the FIN: no TIME-WAIT
+s_close_before_response() {
+  begin close-before-response
+  twt_cap_start twt-c twtc0 "$OUT/close-before-response.pcap" tcp
+  server --listen $S4:8020 --actions "recv:100,sleep:0.2,cork,send:300,close"; twt_wait_port twt-s 8020
+  client --bind $C4:40020 --connect $S4:8020 --actions "send:100,close"
+  wait $SRV; finish $TWT_CAP_PID
+  describe close-before-response.pcap <<J
+{"capture": "close-before-response.pcap",
+ "scenario": "The client sends a 100-byte request and closes at once (FIN) without reading; 0.2 s later the server sends 300 bytes and closes (corked: data and FIN in one segment). The client's closed socket (an orphaned FIN-WAIT-2) answers the data with RST and never acknowledges the server's FIN, so neither side enters TIME-WAIT although both sent a FIN.",
+ "made_with": "tcpdump 4.99 -U, $ETH_C, microsecond pcap",
+ "connections": [{"client": "$C4:40020", "server": "$S4:8020", "active_closer": "client", "close_kind": "fin-rst", "rst_by": "client",
+   "end_state": {"client": "CLOSED", "server": "CLOSED"},
+   "notes": "Client FIN in frame {first_fin_frame}; server FIN in frame {peer_fin_frame}; client RST in frame {rst_frame}, no ACK of the server's FIN."}]}
+J
+}
+
 # 6a. half-close: client shuts down writing, server keeps sending; pcapng via editcap
 s_half_close_client() {
   begin half-close-client
@@ -416,7 +452,7 @@ P
 
 # ---- main (scenario functions above)
 
-ALL="client_closes_first server_closes_first linger0_client linger0_server unread_data_rst half_close_client half_close_server half_close_idle open_at_end simultaneous_close lost_last_ack refused rst_after_close unanswered client_closes_first_v6 linger0_client_v6 mixed"
+ALL="client_closes_first server_closes_first linger0_client linger0_server unread_data_rst unread_after_fin close_before_response half_close_client half_close_server half_close_idle open_at_end simultaneous_close lost_last_ack refused rst_after_close unanswered client_closes_first_v6 linger0_client_v6 mixed"
 if [ $# -eq 0 ]; then set -- $ALL; fi
 for s in "$@"; do "s_${s//-/_}"; done
 twt_cleanup twt-

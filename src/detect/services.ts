@@ -23,11 +23,25 @@ interface ServiceStats {
   serverFirst: number;
   both: number;
   firstTs: number;
+  /** client-first connections that reached TIME-WAIT on the client (not reset, not still closing) */
+  clientTimeWait: number;
   clientFirstExamples: number[];
   clientFirstFrames: number[];
-  resets: Map<string, { count: number; kinds: Record<string, number>; examples: { id: number; frame: number; tuple: string; ts: number }[] }>;
+  resets: Map<string, ResetStats>;
   refused: { count: number; clients: Set<string>; examples: { id: number; frame: number; tuple: string; ts: number }[] };
   syn: SynStats;
+}
+
+/** connections of one service that one side reset (other than refusing the SYN) */
+interface ResetStats {
+  count: number;
+  /** by rst_kind: abort (no FIN before the RST) or after-fin */
+  kinds: Record<string, number>;
+  /** after-fin resets by whose FIN came first: the resetter's own (it had closed, and answered
+   *  what still arrived with a RST) or only the peer's (it reset instead of sending its own FIN) */
+  afterOwnFin: number;
+  afterPeerFin: number;
+  examples: { id: number; frame: number; tuple: string; ts: number }[];
 }
 
 /** connection attempts (a client SYN seen) and those whose SYN had to be sent again */
@@ -77,7 +91,7 @@ export class ServiceDetector implements Detector {
     let s = ports.get(c.sport);
     if (s === undefined) {
       s = {
-        serverIp: c.serverIp, port: c.sport, ipVersion: c.ipVersion, total: 0, clientFirst: 0, serverFirst: 0, both: 0, firstTs: c.start,
+        serverIp: c.serverIp, port: c.sport, ipVersion: c.ipVersion, total: 0, clientFirst: 0, clientTimeWait: 0, serverFirst: 0, both: 0, firstTs: c.start,
         clientFirstExamples: [], clientFirstFrames: [], resets: new Map(), refused: { count: 0, clients: new Set(), examples: [] },
         syn: { attempts: 0, noAnswer: 0, delayed: 0, answeredBefore: 0, unanswered: 0, retransmissions: 0, delays: [], maxDelay: 0, clients: new Set(), examples: [], firstSilent: null },
       };
@@ -87,6 +101,7 @@ export class ServiceDetector implements Detector {
     s.total++;
     if (c.activeCloser === 'client') {
       s.clientFirst++;
+      if (c.timeWaitStart !== null) s.clientTimeWait++;
       if (s.clientFirstExamples.length < EXAMPLES) {
         s.clientFirstExamples.push(c.id);
         s.clientFirstFrames.push(c.client.finFrame);
@@ -101,10 +116,15 @@ export class ServiceDetector implements Detector {
       if (s.refused.examples.length < EXAMPLES) s.refused.examples.push({ id: c.id, frame: c.rstFrame, tuple: tupleText(c), ts: c.start });
     } else if (c.rstBy !== null && (kind === 'rst' || kind === 'fin-rst')) {
       let r = s.resets.get(c.rstBy);
-      if (r === undefined) s.resets.set(c.rstBy, (r = { count: 0, kinds: {}, examples: [] }));
+      if (r === undefined) s.resets.set(c.rstBy, (r = { count: 0, kinds: {}, afterOwnFin: 0, afterPeerFin: 0, examples: [] }));
       r.count++;
       const k = c.rstKind ?? 'abort';
       r.kinds[k] = (r.kinds[k] ?? 0) + 1;
+      if (k === 'after-fin') {
+        const ownFin = (c.rstBy === 'client' ? c.client : c.server).finFrame;
+        if (ownFin !== 0 && ownFin < c.rstFrame) r.afterOwnFin++;
+        else r.afterPeerFin++;
+      }
       if (r.examples.length < EXAMPLES) r.examples.push({ id: c.id, frame: c.rstFrame, tuple: tupleText(c), ts: c.rstBy === 'client' ? c.client.rstTs : c.server.rstTs });
     }
 
@@ -201,8 +221,11 @@ export class ServiceDetector implements Detector {
           relatedConnectionId: null,
           frames,
           host: s.serverIp,
-          summary: `${r.count} of ${s.total} connections to ${ep(s)} ended with a reset from the ${by} instead of an orderly FIN close${r.kinds['after-fin'] ? ` (${r.kinds['after-fin']} after a FIN)` : ''}: data in flight may have been lost and no TIME-WAIT protects the 4-tuple.`,
-          details: { service: ep(s), reset_by: by, connections: r.count, total: s.total, share: round(share, 4), rst_kinds: r.kinds, examples: r.examples },
+          summary: resetSummary(r, s.total, ep(s), by),
+          details: {
+            service: ep(s), reset_by: by, connections: r.count, total: s.total, share: round(share, 4), rst_kinds: r.kinds,
+            after_own_fin: r.afterOwnFin, after_peer_fin: r.afterPeerFin, examples: r.examples,
+          },
           wiresharkFilter: `${ipField(s.ipVersion)}.addr == ${s.serverIp} && tcp.port == ${s.port} && tcp.flags.reset == 1`,
         });
       }
@@ -231,8 +254,10 @@ export class ServiceDetector implements Detector {
           relatedConnectionId: null,
           frames,
           host: s.serverIp,
-          summary: `Clients closed first on ${s.clientFirst} of ${s.total} connections to ${ep(s)} (server first: ${s.serverFirst}, simultaneous: ${s.both}): TIME-WAIT lands on the clients, whose ephemeral ports it holds for the TIME-WAIT length.`,
-          details: { service: ep(s), connections: s.total, client_first: s.clientFirst, server_first: s.serverFirst, simultaneous: s.both, examples: s.clientFirstExamples },
+          summary: clientFirstSummary(s, ep(s)),
+          details: {
+            service: ep(s), connections: s.total, client_first: s.clientFirst, client_time_wait: s.clientTimeWait, server_first: s.serverFirst, simultaneous: s.both, examples: s.clientFirstExamples,
+          },
           wiresharkFilter: `${ipField(s.ipVersion)}.addr == ${s.serverIp} && tcp.port == ${s.port} && tcp.flags.fin == 1`,
         });
       }
@@ -335,4 +360,29 @@ function synCause(y: SynStats): string {
   if (y.answeredBefore === 0) return fwd;
   if (synsLost === 0) return back;
   return `${fwd}; where the server had answered, ${back}`;
+}
+
+/** what the resets of one side say, by whether a FIN came before them and whose */
+function resetSummary(r: ResetStats, total: number, service: string, by: string): string {
+  const peer = by === 'client' ? 'server' : 'client';
+  const all: [n: number, what: string, why: string][] = [
+    [r.kinds['abort'] ?? 0, 'with no FIN before it', 'an abortive close by SO_LINGER 0, a killed process or a timeout, and data in flight may have been lost'],
+    [r.afterOwnFin, 'after its own FIN', 'it had closed, so data that still arrived was answered with a reset and lost'],
+    [r.afterPeerFin, `after the ${peer}'s FIN, without a FIN of its own`, 'it closed with received data unread, or aborted'],
+  ];
+  const parts = all.filter(([n]) => n > 0);
+  const head = `${r.count} of ${total} connection${total === 1 ? '' : 's'} to ${service} ended with a reset from the ${by}`;
+  const tail = 'no TIME-WAIT protects the 4-tuple.';
+  if (parts.length === 1) return `${head} ${parts[0]![1]}: ${parts[0]![2]}; ${tail}`;
+  return `${head}: ${parts.map(([n, what, why]) => `${n} ${what} (${why})`).join('; ')}. In each case ${tail}`;
+}
+
+/** who closed first on a service, and whether that left TIME-WAIT on the clients (a reset after
+ *  the client's FIN, or a close unfinished when the capture ended, leaves none) */
+function clientFirstSummary(s: ServiceStats, service: string): string {
+  const head = `Clients closed first on ${s.clientFirst} of ${s.total} connection${s.total === 1 ? '' : 's'} to ${service} (server first: ${s.serverFirst}, simultaneous: ${s.both})`;
+  const tw = 'TIME-WAIT lands on the clients, whose ephemeral ports it holds for the TIME-WAIT length';
+  if (s.clientTimeWait === s.clientFirst) return `${head}: ${tw}.`;
+  if (s.clientTimeWait === 0) return `${head}, but none of them reached TIME-WAIT on the client: each ended with a reset or was still closing when the capture ended.`;
+  return `${head}: ${tw}; ${s.clientTimeWait} of them reached it (the others ended with a reset or were still closing when the capture ended).`;
 }

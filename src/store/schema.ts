@@ -85,7 +85,7 @@ export const CONNECTIONS: Table = {
     col('history', 'TEXT', 'Zeek conn.log history letters (client upper case, server lower case)'),
     col('close_kind', 'TEXT', 'fin | simultaneous | rst | fin-rst | refused | half-close | open | unanswered'),
     col('active_closer', 'TEXT', "who sent the first FIN: 'client', 'server', 'both' (simultaneous close) or NULL"),
-    col('time_wait_start', 'REAL', "when the active closer's TIME-WAIT began: its ACK of the peer's FIN (or the peer's FIN, see time_wait_estimated)"),
+    col('time_wait_start', 'REAL', "when the active closer's TIME-WAIT began: its ACK of the peer's FIN (or the peer's FIN, see time_wait_estimated); NULL when a RST came before it got there"),
     col('time_wait_end', 'REAL', 'time_wait_start + the TIME-WAIT length'),
     col('time_wait_estimated', 'INTEGER', "1 when the last ACK is not in the capture and TIME-WAIT is dated from the peer's FIN"),
     col('last_ack_frame', 'INTEGER', "frame of the active closer's ACK of the peer's FIN (the last ACK)"),

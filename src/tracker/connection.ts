@@ -439,15 +439,21 @@ export function deriveEnd(c: Conn, now: number, timeWait: number, reason: EndRea
 
   // TIME-WAIT: the active closer enters it when it acknowledges the peer's FIN.
   const closer = c.activeCloser;
+  let first = Infinity;
+  let last = -Infinity;
+  let estimated = false;
   if (cl.finFrame !== 0 && sv.finFrame !== 0 && closer !== null) {
-    // the holder's ACK of the peer's FIN, else (not captured) the peer's FIN itself
-    let first = Infinity;
-    let last = -Infinity;
-    let estimated = false;
+    // the first RST of either side: one before a holder had both its FIN acknowledged and the
+    // peer's FIN acknowledged ends the connection before TIME-WAIT (a closed socket answering
+    // late data with RST instead of acknowledging the FIN, a reset in CLOSING). One after it is
+    // the RFC 1337 hazard and does not change when TIME-WAIT started
+    const rst = cl.rstFrame === 0 ? sv.rstFrame : sv.rstFrame === 0 ? cl.rstFrame : Math.min(cl.rstFrame, sv.rstFrame);
     for (let k = 0; k < 2; k++) {
       const holder = k === 0 ? cl : sv;
       if (closer !== 'both' && closer !== (k === 0 ? 'client' : 'server')) continue;
       const peer = k === 0 ? sv : cl;
+      if (rst !== 0 && (holder.finAckedFrame === 0 || holder.finAckedFrame > rst || peer.finAckedFrame === 0 || peer.finAckedFrame > rst)) continue;
+      // the holder's ACK of the peer's FIN, else (not captured) the peer's FIN itself
       let t: number;
       if (peer.finAckedFrame !== 0) t = peer.finAckedTs;
       else {
@@ -460,11 +466,11 @@ export function deriveEnd(c: Conn, now: number, timeWait: number, reason: EndRea
     if (closer === 'client') c.lastAckFrame = sv.finAckedFrame;
     else if (closer === 'server') c.lastAckFrame = cl.finAckedFrame;
     else if (cl.finAckedFrame !== 0 && sv.finAckedFrame !== 0) c.lastAckFrame = Math.min(cl.finAckedFrame, sv.finAckedFrame);
-    // a RST that ends TIME-WAIT early (RFC 1337 hazard) does not change when it started
-    c.timeWaitStart = first;
-    c.timeWaitEnd = last + timeWait;
-    c.timeWaitEstimated = estimated;
   }
+  // (derived again for the final row: a RST after a row written ahead can take TIME-WAIT away)
+  c.timeWaitStart = first === Infinity ? null : first;
+  c.timeWaitEnd = first === Infinity ? null : last + timeWait;
+  c.timeWaitEstimated = first !== Infinity && estimated;
 
   // handshake RTT at the capture point: last SYN transmission to the client's ACK of the SYN-ACK
   if (c.handshakeAckTs !== 0 && cl.lastSynTs !== 0) c.handshakeRtt = c.handshakeAckTs - cl.lastSynTs;
