@@ -5,7 +5,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { pcapFile, realRecords } from './helpers/craft.ts';
+import { inVxlan, pcapFile, realRecords } from './helpers/craft.ts';
+import { MAX_NEST } from '../src/decode/index.ts';
+import { formatsDir } from './helpers/env.ts';
 import { twscope } from './helpers/cli.ts';
 import { corpusDir, hasCorpus, hasTool } from './helpers/env.ts';
 import { execFileSync } from 'node:child_process';
@@ -78,6 +80,23 @@ async function oneWay(only: boolean): Promise<{ summary: { connections: number; 
   const rep = JSON.parse(twscope(['report', db, '--format', 'json']).stdout) as { verdict: { confidence: string; confidence_reason: string } };
   return { summary: JSON.parse(j.stdout), verdict: rep.verdict };
 }
+
+describe('tunnels', () => {
+  it('a frame nested deeper than MAX_NEST tunnels is left out with a note; real tunnels give none', async () => {
+    const recs = await realRecords();
+    let deep: Uint8Array = recs[0]!.data;
+    for (let i = 0; i <= MAX_NEST; i++) deep = inVxlan(deep);
+    const file = path.join(dir, 'deep.pcap');
+    fs.writeFileSync(file, pcapFile([{ ...recs[0]!, data: deep, orig: deep.length }, ...recs.slice(1)]));
+    const j = twscope(['analyze', file, '--db', path.join(dir, 'deep.db'), '--json', '--no-progress']);
+    expect(j.code, j.stderr).toBe(0);
+    const s = JSON.parse(j.stdout) as { tcp_segments: number; notes: string[] };
+    expect(s.tcp_segments).toBe(51);
+    expect(s.notes).toEqual([`1 frame was left out: nested more than ${MAX_NEST} tunnels deep (IP in IP, GRE, VXLAN, Geneve, MPLS), which no real network does; a damaged or crafted capture.`]);
+    const v = twscope(['analyze', path.join(formatsDir, 'vxlan.pcap'), '--db', path.join(dir, 'vxlan.db'), '--json', '--no-progress']);
+    expect(JSON.parse(v.stdout)).toMatchObject({ tcp_segments: 30, connections: 3, notes: [] });
+  });
+});
 
 describe('a capture that holds one direction only', () => {
   it("the clients' packets to port 8080 only: a note, and low confidence in the report's verdict", async () => {

@@ -56,6 +56,11 @@ export interface DecodeStats {
   badTcpHeader: number;
   /** IPv6 extension header chains longer than the bound */
   ipv6ChainTooLong: number;
+  /** encapsulations opened to reach an inner packet: IP in IP, GRE (with ERSPAN, NVGRE), VXLAN,
+   *  Geneve, MPLS. The connections are the inner ones */
+  tunnels: number;
+  /** frames nested deeper than MAX_NEST encapsulations (not decoded) */
+  tunnelTooDeep: number;
 }
 
 export function newDecodeStats(): DecodeStats {
@@ -78,6 +83,8 @@ export function newDecodeStats(): DecodeStats {
     badIpHeader: 0,
     badTcpHeader: 0,
     ipv6ChainTooLong: 0,
+    tunnels: 0,
+    tunnelTooDeep: 0,
   };
 }
 
@@ -86,16 +93,31 @@ const ET_IPV6 = 0x86dd;
 const ET_ARP = 0x0806;
 /** longest IPv6 extension-header chain walked before giving up */
 export const IPV6_MAX_EXT_HEADERS = 16;
-/** longest stack of VLAN tags / PPPoE followed */
+/** longest stack of VLAN tags / PPPoE / MPLS labels followed */
 const MAX_TAGS = 8;
+/** encapsulations followed into one frame (IP in IP, GRE, VXLAN, Geneve, MPLS); each is a level of
+ *  recursion, and a crafted frame could otherwise nest thousands */
+export const MAX_NEST = 8;
+/** UDP ports of VXLAN: IANA's, and Linux's default (flannel, Cilium), also what tshark calls VXLAN
+ *  with `-d udp.port==8472,vxlan` */
+const VXLAN_PORT = 4789;
+const VXLAN_LINUX_PORT = 8472;
+const GENEVE_PORT = 6081;
+const ET_TEB = 0x6558;
+const ET_MPLS = 0x8847;
+const ET_ERSPAN2 = 0x88be;
+const ET_ERSPAN3 = 0x22eb;
 
 export class PacketDecoder {
   readonly stats: DecodeStats = newDecodeStats();
+  /** encapsulations opened in the current frame */
+  private nest = 0;
 
   /** true when `seg` now holds a TCP segment (its other contents are unspecified otherwise) */
   decode(frame: Frame, seg: Segment): boolean {
     const st = this.stats;
     st.frames++;
+    this.nest = 0;
     const b = frame.buf;
     const start = frame.off;
     const end = start + frame.caplen;
@@ -174,9 +196,37 @@ export class PacketDecoder {
         st.unknownLinkType++;
         return false;
     }
-    // reported (on-the-wire) bytes from here; PPPoE's length field narrows it like tshark
-    let rep = frame.origLen - (o - start);
-    // VLAN tag stacks (802.1Q, 802.1ad, old QinQ 0x9100/0x9200) and PPPoE session
+    // reported (on-the-wire) bytes from here
+    const rep = frame.origLen - (o - start);
+    // the common case straight away (a call less per packet)
+    if (et === ET_IPV4) return this.ipv4(frame, seg, b, o, end, rep);
+    return this.network(frame, seg, b, o, end, rep, et);
+  }
+
+  /** an encapsulation's inner packet is next: false (counted) when frames nest too deep */
+  private enter(): boolean {
+    if (++this.nest > MAX_NEST) {
+      this.stats.tunnelTooDeep++;
+      return false;
+    }
+    this.stats.tunnels++;
+    return true;
+  }
+
+  /** an Ethernet frame inside a tunnel (VXLAN, Geneve, NVGRE, ERSPAN) */
+  private ether(frame: Frame, seg: Segment, b: Uint8Array, o: number, end: number, rep: number): boolean {
+    if (o + 14 > end) {
+      this.stats.truncated++;
+      return false;
+    }
+    return this.network(frame, seg, b, o + 14, end, rep - 14, (b[o + 12] << 8) | b[o + 13]);
+  }
+
+  /** from an ethertype at `o`: VLAN tags, PPPoE, MPLS, then IP; `rep` counts the reported
+   *  (on-the-wire) bytes from `o`, which PPPoE's length field narrows like tshark */
+  private network(frame: Frame, seg: Segment, b: Uint8Array, o: number, end: number, rep: number, et: number): boolean {
+    const st = this.stats;
+    // VLAN tag stacks (802.1Q, 802.1ad, old QinQ 0x9100/0x9200), PPPoE session, MPLS label stacks
     for (let i = 0; i < MAX_TAGS; i++) {
       if (et === 0x8100 || et === 0x88a8 || et === 0x9100 || et === 0x9200) {
         if (o + 4 > end) {
@@ -197,6 +247,26 @@ export class PacketDecoder {
         rep -= 8;
         if (plen >= 0 && plen < rep) rep = plen;
         et = ppp === 0x0021 ? ET_IPV4 : ppp === 0x0057 ? ET_IPV6 : -2;
+        break;
+      } else if (et === ET_MPLS) {
+        if (!this.enter()) return false;
+        // labels up to the bottom of the stack, then IP by its version nibble (as tshark guesses)
+        let bottom = false;
+        for (let k = 0; k < MAX_TAGS && !bottom; k++) {
+          if (o + 4 > end) {
+            st.truncated++;
+            return false;
+          }
+          bottom = (b[o + 2] & 1) !== 0;
+          o += 4;
+          rep -= 4;
+        }
+        if (!bottom || o >= end) {
+          st.otherEthertype++;
+          return false;
+        }
+        const v = b[o] >> 4;
+        et = v === 4 ? ET_IPV4 : v === 6 ? ET_IPV6 : -2;
         break;
       } else break;
     }
@@ -238,11 +308,9 @@ export class PacketDecoder {
       return false;
     }
     if (proto !== 6) {
-      // IP-in-IP tunnels: decode the inner packet (each level eats >= 20 bytes: bounded)
-      if (proto === 4) return this.ipv4(frame, seg, b, o + ihl, end, tot - ihl);
-      if (proto === 41) return this.ipv6(frame, seg, b, o + ihl, end, tot - ihl);
-      if (proto === 17) st.udp++;
-      else if (proto === 1) st.icmp++;
+      if (proto === 17) return this.udp(frame, seg, b, o + ihl, end, tot - ihl);
+      if (proto === 4 || proto === 41 || proto === 47) return this.inner(frame, seg, b, proto, o + ihl, end, tot - ihl);
+      if (proto === 1) st.icmp++;
       else st.otherIpProto++;
       return false;
     }
@@ -277,7 +345,7 @@ export class PacketDecoder {
     let jumbo = -1;
     let hdrs = 0;
     for (;;) {
-      if (nh === 6 || nh === 17 || nh === 58 || nh === 4 || nh === 41) break;
+      if (nh === 6 || nh === 17 || nh === 58 || nh === 4 || nh === 41 || nh === 47) break;
       if (nh === 0 || nh === 43 || nh === 60 || nh === 135) {
         if (p + 2 > end) {
           st.truncated++;
@@ -331,15 +399,14 @@ export class PacketDecoder {
       }
     }
     if (nh !== 6) {
-      if (nh === 4 || nh === 41) {
+      if (nh === 4 || nh === 41 || nh === 47 || nh === 17) {
         let pl = (b[o + 4] << 8) | b[o + 5];
         if (pl === 0) pl = jumbo >= 0 ? jumbo : rep - 40;
         else if (pl > rep - 40) pl = rep - 40;
         const inner = pl - (p - (o + 40));
-        return nh === 4 ? this.ipv4(frame, seg, b, p, end, inner) : this.ipv6(frame, seg, b, p, end, inner);
+        return nh === 17 ? this.udp(frame, seg, b, p, end, inner) : this.inner(frame, seg, b, nh, p, end, inner);
       }
-      if (nh === 17) st.udp++;
-      else if (nh === 58) st.icmp++;
+      if (nh === 58) st.icmp++;
       else st.otherIpProto++;
       return false;
     }
@@ -363,6 +430,81 @@ export class PacketDecoder {
     seg.ipTtl = b[o + 7];
     seg.ipId = -1;
     return this.tcp(frame, seg, b, p, end, payload);
+  }
+
+  /** the packet inside IP protocol `proto` (4 IPv4, 41 IPv6, 47 GRE) starting at `o`, of `rep` reported bytes */
+  private inner(frame: Frame, seg: Segment, b: Uint8Array, proto: number, o: number, end: number, rep: number): boolean {
+    if (!this.enter()) return false;
+    if (proto === 4) return this.ipv4(frame, seg, b, o, end, rep);
+    if (proto === 41) return this.ipv6(frame, seg, b, o, end, rep);
+    return this.gre(frame, seg, b, o, end, rep);
+  }
+
+  /** GRE (RFC 2784/2890): IP, Ethernet (NVGRE, gretap), MPLS, ERSPAN types I-III */
+  private gre(frame: Frame, seg: Segment, b: Uint8Array, o: number, end: number, rep: number): boolean {
+    const st = this.stats;
+    if (o + 4 > end) {
+      st.truncated++;
+      return false;
+    }
+    const f = b[o];
+    // version 1 is PPTP's enhanced GRE (PPP inside); the routing bit is long obsolete
+    if ((b[o + 1] & 7) !== 0 || (f & 0x40) !== 0) {
+      st.otherIpProto++;
+      return false;
+    }
+    const et = (b[o + 2] << 8) | b[o + 3];
+    const seq = (f & 0x10) !== 0;
+    const hl = 4 + ((f & 0x80) !== 0 ? 4 : 0) + ((f & 0x20) !== 0 ? 4 : 0) + (seq ? 4 : 0);
+    let p = o + hl;
+    let r = rep - hl;
+    if (et === ET_ERSPAN2 || et === ET_ERSPAN3) {
+      // ERSPAN type I has no header and no sequence number; II has 8 bytes; III 12, plus an
+      // 8-byte platform subheader when its O bit is set. Only frame type Ethernet is mirrored here
+      if (et === ET_ERSPAN2 && seq) {
+        p += 8;
+        r -= 8;
+      } else if (et === ET_ERSPAN3) {
+        if (p + 12 > end) {
+          st.truncated++;
+          return false;
+        }
+        const ft = (b[p + 10] >> 2) & 0x1f;
+        const sub = (b[p + 11] & 1) !== 0;
+        if (ft !== 0) {
+          st.otherEthertype++;
+          return false;
+        }
+        p += sub ? 20 : 12;
+        r -= sub ? 20 : 12;
+      }
+      return this.ether(frame, seg, b, p, end, r);
+    }
+    if (et === ET_TEB) return this.ether(frame, seg, b, p, end, r);
+    return this.network(frame, seg, b, p, end, r, et);
+  }
+
+  /** UDP: VXLAN and Geneve carry inner Ethernet frames; other UDP is counted */
+  private udp(frame: Frame, seg: Segment, b: Uint8Array, o: number, end: number, rep: number): boolean {
+    const st = this.stats;
+    if (o + 16 <= end) {
+      const dport = (b[o + 2] << 8) | b[o + 3];
+      // VXLAN: flags with the I bit (VNI valid), 24-bit VNI, reserved byte
+      if ((dport === VXLAN_PORT || dport === VXLAN_LINUX_PORT) && (b[o + 8] & 0x08) !== 0) {
+        if (!this.enter()) return false;
+        return this.ether(frame, seg, b, o + 16, end, rep - 16);
+      }
+      // Geneve: version 0, options length in 4-byte words, protocol type as an ethertype
+      if (dport === GENEVE_PORT && b[o + 8] >> 6 === 0) {
+        if (!this.enter()) return false;
+        const hl = 16 + ((b[o + 8] & 0x3f) << 2);
+        const et = (b[o + 10] << 8) | b[o + 11];
+        if (et === ET_TEB) return this.ether(frame, seg, b, o + hl, end, rep - hl);
+        return this.network(frame, seg, b, o + hl, end, rep - hl, et);
+      }
+    }
+    st.udp++;
+    return false;
   }
 
   private tcp(frame: Frame, seg: Segment, b: Uint8Array, t: number, end: number, ipPayload: number): boolean {

@@ -1,9 +1,9 @@
 // What the capture itself kept from the analysis: frames and TCP options cut by the snapshot
-// length (tcpdump -s), a direction missing, packets lost. Otherwise such a capture is silent
+// length (tcpdump -s), a direction missing, packets lost, frames nested too deep. Otherwise such a capture is silent
 // about it: no TCP segment reads as "no problem found", lost options as "no timestamps", one
 // direction as half-closes with no TIME-WAIT.
 
-import type { DecodeStats } from '../decode/index.js';
+import { MAX_NEST, type DecodeStats } from '../decode/index.js';
 import { num as n } from './format.js';
 const ADVICE = 'capture with -s 128 or more (tcpdump keeps whole packets by default)';
 
@@ -28,6 +28,10 @@ export function captureNotes(decodeStatsJson: string | null, tcpSegments: number
       `${n(cutOptions)} of ${n(tcpSegments)} TCP segment${tcpSegments === 1 ? '' : 's'} ${cutOptions === 1 ? 'was' : 'were'} cut inside ${cutOptions === 1 ? 'its' : 'their'} options: ` +
         `${cutOptions === 1 ? 'its' : 'their'} timestamps, MSS and SACK are unknown, which PAWS, clock and TIME-WAIT timestamp checks need; ${ADVICE}.`,
     );
+  }
+  const deep = st.tunnelTooDeep ?? 0;
+  if (deep > 0) {
+    notes.push(`${n(deep)} frame${deep === 1 ? ' was' : 's were'} left out: nested more than ${MAX_NEST} tunnels deep (IP in IP, GRE, VXLAN, Geneve, MPLS), which no real network does; a damaged or crafted capture.`);
   }
   const unseen = st.acked_unseen_connections ?? 0;
   const conns = st.connections ?? 0;

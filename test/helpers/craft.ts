@@ -162,3 +162,33 @@ export function withPppoe(eth: Uint8Array): Uint8Array {
 export function ipOf(eth: Uint8Array): Uint8Array {
   return eth.subarray(14);
 }
+
+/** Ethernet frame (zero MACs) of ethertype `type` around `payload` */
+export function ethFrame(type: number, payload: Uint8Array): Buffer {
+  const h = Buffer.alloc(14);
+  h.writeUInt16BE(type, 12);
+  return Buffer.concat([h, payload]);
+}
+
+/** IPv4 packet 192.0.2.1 -> 192.0.2.2 of protocol `proto` around `payload` */
+export function ipv4Packet(proto: number, payload: Uint8Array): Buffer {
+  const h = Buffer.alloc(20);
+  h[0] = 0x45;
+  h.writeUInt16BE(20 + payload.length, 2);
+  h[8] = 64;
+  h[9] = proto;
+  h.writeUInt32BE(0xc0000201, 12);
+  h.writeUInt32BE(0xc0000202, 16);
+  return Buffer.concat([h, payload]);
+}
+
+/** Ethernet frame -> the same frame inside Ethernet / IPv4 / UDP to `port` / VXLAN (VNI 42) with `flags` */
+export function inVxlan(frame: Uint8Array, port = 4789, flags = 0x08): Buffer {
+  const u = Buffer.alloc(16);
+  u.writeUInt16BE(40000, 0);
+  u.writeUInt16BE(port, 2);
+  u.writeUInt16BE(16 + frame.length, 4);
+  u[8] = flags;
+  u[14] = 42;
+  return ethFrame(0x0800, ipv4Packet(17, Buffer.concat([u, frame])));
+}

@@ -26,9 +26,10 @@ interface TsharkResult {
   rows: string[][];
 }
 
-export function runTshark(file: string): Promise<TsharkResult> {
+/** `extra`: more tshark arguments, e.g. `-d udp.port==8472,vxlan` */
+export function runTshark(file: string, extra: string[] = []): Promise<TsharkResult> {
   return new Promise((resolve) => {
-    const args = ['-r', file, '-n', '-T', 'fields', '-E', 'separator=/t', '-E', 'occurrence=a', '-E', 'aggregator=,'];
+    const args = ['-r', file, '-n', '-T', 'fields', '-E', 'separator=/t', '-E', 'occurrence=a', '-E', 'aggregator=,', ...extra];
     for (const f of FIELDS) args.push('-e', f);
     args.push('-o', 'tcp.analyze_sequence_numbers:FALSE', '-o', 'tcp.desegment_tcp_streams:FALSE');
     const p = spawn('tshark', args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -68,9 +69,9 @@ export interface FileOutcome {
   diffs: string[];
 }
 
-export async function compareWithTshark(full: string): Promise<FileOutcome> {
+export async function compareWithTshark(full: string, extra: string[] = []): Promise<FileOutcome> {
   const file = path.basename(full);
-  const [ts, tw] = await Promise.all([runTshark(full), collect([full]).catch((e: unknown) => e as Error)]);
+  const [ts, tw] = await Promise.all([runTshark(full, extra), collect([full]).catch((e: unknown) => e as Error)]);
   const out: FileOutcome = { file, frames: 0, tcpFrames: 0, tsharkError: ts.code === 0 ? null : ts.stderr || `exit ${ts.code}`, twDamage: null, nonPacket: 0, diffs: [] };
   if (tw instanceof Error) {
     out.diffs.push(`twscope threw: ${tw.message}`);
