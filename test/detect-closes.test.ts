@@ -44,19 +44,29 @@ describe('abortive-close says what came before the reset', () => {
     );
   });
 
-  it("the resetter's own FIN first: a client that closed before the response answers it with RST", () => {
+  it("the resetter's own FIN first, then data from the server: a client that closed before the response answers it with RST", () => {
     const f = findings('captures/teardown/close-before-response.pcap', 'abortive-close');
     expect(f.length).toBe(1);
     expect(f[0]!.frames).toEqual([9]);
-    expect(f[0]!.details).toMatchObject({ reset_by: 'client', rst_kinds: { 'after-fin': 1 }, after_own_fin: 1, after_peer_fin: 0 });
-    expect(f[0]!.summary).toMatch(/^1 of 1 connection to 192\.0\.2\.70:8020 ended with a reset from the client after its own FIN: it had closed, so data that still arrived was answered with a reset and lost; /);
+    expect(f[0]!.details).toMatchObject({ reset_by: 'client', rst_kinds: { 'after-fin': 1 }, after_own_fin: 1, after_own_fin_on_late_data: 1, after_peer_fin: 0 });
+    expect(f[0]!.summary).toMatch(
+      /^1 of 1 connection to 192\.0\.2\.70:8020 ended with a reset from the client after its own FIN, answering data that came after it: it had closed before reading everything \(a response it did not wait for\), and that data was lost; /,
+    );
+  });
+
+  it("the resetter's own FIN first and nothing from the server after it: SO_LINGER {1,0} after shutdown (kernel: TCPAbortOnData 1)", () => {
+    const f = findings('captures/teardown/linger0-after-fin.pcap', 'abortive-close');
+    expect(f.length).toBe(1);
+    expect(f[0]!.frames).toEqual([8]);
+    expect(f[0]!.details).toMatchObject({ reset_by: 'client', after_own_fin: 1, after_own_fin_on_late_data: 0, after_peer_fin: 0 });
+    expect(f[0]!.summary).toMatch(/after its own FIN, with nothing from the server left unacknowledged: it aborted after closing \(SO_LINGER 0 after shutdown, or its socket was killed\); /);
   });
 
   it("only the peer's FIN: a server closing with unread data resets after the client's FIN", () => {
     const f = findings('captures/teardown/unread-after-fin.pcap', 'abortive-close');
     expect(f.length).toBe(1);
     expect(f[0]!.frames).toEqual([8]);
-    expect(f[0]!.details).toMatchObject({ reset_by: 'server', rst_kinds: { 'after-fin': 1 }, after_own_fin: 0, after_peer_fin: 1 });
+    expect(f[0]!.details).toMatchObject({ reset_by: 'server', rst_kinds: { 'after-fin': 1 }, after_own_fin: 0, after_own_fin_on_late_data: 0, after_peer_fin: 1 });
     expect(f[0]!.summary).toMatch(/ended with a reset from the server after the client's FIN, without a FIN of its own: it closed with received data unread, or aborted; /);
   });
 });
@@ -84,7 +94,7 @@ const ftp = path.join(corpusDir, 'suricata-verify__output-eve-ftp-data__input.pc
 describe.skipIf(!existsSync(ftp))('public capture: UPnP requests reset after the client closed (suricata ftp-data)', () => {
   it('all 34 resets come after the client FIN, and none of those connections holds TIME-WAIT', () => {
     const a = findings(ftp, 'abortive-close').find((f) => f.details.service === '192.168.0.13:2869');
-    expect(a?.details).toMatchObject({ reset_by: 'client', connections: 34, total: 34, after_own_fin: 34, after_peer_fin: 0 });
+    expect(a?.details).toMatchObject({ reset_by: 'client', connections: 34, total: 34, after_own_fin: 34, after_own_fin_on_late_data: 34, after_peer_fin: 0 });
     const c = findings(ftp, 'client-closes-first').find((f) => f.details.service === '192.168.0.13:2869');
     expect(c?.details).toMatchObject({ client_first: 27, simultaneous: 7, client_time_wait: 0 });
     const d = analyzed(ftp);

@@ -194,6 +194,24 @@ s_close_before_response() {
 J
 }
 
+# 5d. the client shuts down writing (FIN), then aborts with SO_LINGER {1,0}: a RST after its own
+#     FIN with nothing from the server to answer
+s_linger0_after_fin() {
+  begin linger0-after-fin
+  twt_cap_start twt-c twtc0 "$OUT/linger0-after-fin.pcap" tcp
+  server --listen $S4:8021 --actions "recv:100,eof,sleep:0.5,close"; twt_wait_port twt-s 8021
+  client --bind $C4:40021 --connect $S4:8021 --actions "send:100,shutwr,sleep:0.2,linger0,close"
+  wait $SRV; finish $TWT_CAP_PID
+  describe linger0-after-fin.pcap <<J
+{"capture": "linger0-after-fin.pcap",
+ "scenario": "The client sends 100 bytes and shutdown(SHUT_WR) (FIN); 0.2 s later it sets SO_LINGER {1,0} and closes: a RST after its own FIN, with nothing from the server to answer (the server has sent no data, only its ACK of the FIN).",
+ "made_with": "tcpdump 4.99 -U, $ETH_C, microsecond pcap",
+ "connections": [{"client": "$C4:40021", "server": "$S4:8021", "active_closer": "client", "close_kind": "fin-rst", "rst_by": "client",
+   "end_state": {"client": "CLOSED", "server": "CLOSED"},
+   "notes": "Client FIN in frame {first_fin_frame}; client RST|ACK in frame {rst_frame}; the server never sends a FIN."}]}
+J
+}
+
 # 6a. half-close: client shuts down writing, server keeps sending; pcapng via editcap
 s_half_close_client() {
   begin half-close-client
@@ -452,7 +470,7 @@ P
 
 # ---- main (scenario functions above)
 
-ALL="client_closes_first server_closes_first linger0_client linger0_server unread_data_rst unread_after_fin close_before_response half_close_client half_close_server half_close_idle open_at_end simultaneous_close lost_last_ack refused rst_after_close unanswered client_closes_first_v6 linger0_client_v6 mixed"
+ALL="client_closes_first server_closes_first linger0_client linger0_server unread_data_rst unread_after_fin close_before_response linger0_after_fin half_close_client half_close_server half_close_idle open_at_end simultaneous_close lost_last_ack refused rst_after_close unanswered client_closes_first_v6 linger0_client_v6 mixed"
 if [ $# -eq 0 ]; then set -- $ALL; fi
 for s in "$@"; do "s_${s//-/_}"; done
 twt_cleanup twt-

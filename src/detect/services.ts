@@ -40,6 +40,8 @@ interface ResetStats {
   /** after-fin resets by whose FIN came first: the resetter's own (it had closed, and answered
    *  what still arrived with a RST) or only the peer's (it reset instead of sending its own FIN) */
   afterOwnFin: number;
+  /** of those, resets answering data or a FIN the peer sent that the resetter had not acknowledged */
+  afterOwnFinLateData: number;
   afterPeerFin: number;
   examples: { id: number; frame: number; tuple: string; ts: number }[];
 }
@@ -116,14 +118,16 @@ export class ServiceDetector implements Detector {
       if (s.refused.examples.length < EXAMPLES) s.refused.examples.push({ id: c.id, frame: c.rstFrame, tuple: tupleText(c), ts: c.start });
     } else if (c.rstBy !== null && (kind === 'rst' || kind === 'fin-rst')) {
       let r = s.resets.get(c.rstBy);
-      if (r === undefined) s.resets.set(c.rstBy, (r = { count: 0, kinds: {}, afterOwnFin: 0, afterPeerFin: 0, examples: [] }));
+      if (r === undefined) s.resets.set(c.rstBy, (r = { count: 0, kinds: {}, afterOwnFin: 0, afterOwnFinLateData: 0, afterPeerFin: 0, examples: [] }));
       r.count++;
       const k = c.rstKind ?? 'abort';
       r.kinds[k] = (r.kinds[k] ?? 0) + 1;
       if (k === 'after-fin') {
         const ownFin = (c.rstBy === 'client' ? c.client : c.server).finFrame;
-        if (ownFin !== 0 && ownFin < c.rstFrame) r.afterOwnFin++;
-        else r.afterPeerFin++;
+        if (ownFin !== 0 && ownFin < c.rstFrame) {
+          r.afterOwnFin++;
+          if (c.rstOnLateData) r.afterOwnFinLateData++;
+        } else r.afterPeerFin++;
       }
       if (r.examples.length < EXAMPLES) r.examples.push({ id: c.id, frame: c.rstFrame, tuple: tupleText(c), ts: c.rstBy === 'client' ? c.client.rstTs : c.server.rstTs });
     }
@@ -224,7 +228,7 @@ export class ServiceDetector implements Detector {
           summary: resetSummary(r, s.total, ep(s), by),
           details: {
             service: ep(s), reset_by: by, connections: r.count, total: s.total, share: round(share, 4), rst_kinds: r.kinds,
-            after_own_fin: r.afterOwnFin, after_peer_fin: r.afterPeerFin, examples: r.examples,
+            after_own_fin: r.afterOwnFin, after_own_fin_on_late_data: r.afterOwnFinLateData, after_peer_fin: r.afterPeerFin, examples: r.examples,
           },
           wiresharkFilter: `${ipField(s.ipVersion)}.addr == ${s.serverIp} && tcp.port == ${s.port} && tcp.flags.reset == 1`,
         });
@@ -367,7 +371,8 @@ function resetSummary(r: ResetStats, total: number, service: string, by: string)
   const peer = by === 'client' ? 'server' : 'client';
   const all: [n: number, what: string, why: string][] = [
     [r.kinds['abort'] ?? 0, 'with no FIN before it', 'an abortive close by SO_LINGER 0, a killed process or a timeout, and data in flight may have been lost'],
-    [r.afterOwnFin, 'after its own FIN', 'it had closed, so data that still arrived was answered with a reset and lost'],
+    [r.afterOwnFinLateData, 'after its own FIN, answering data that came after it', 'it had closed before reading everything (a response it did not wait for), and that data was lost'],
+    [r.afterOwnFin - r.afterOwnFinLateData, `after its own FIN, with nothing from the ${peer} left unacknowledged`, 'it aborted after closing (SO_LINGER 0 after shutdown, or its socket was killed)'],
     [r.afterPeerFin, `after the ${peer}'s FIN, without a FIN of its own`, 'it closed with received data unread, or aborted'],
   ];
   const parts = all.filter(([n]) => n > 0);

@@ -35,7 +35,7 @@ const H0 = CONN_I32.indexOf('h0');
 const HLEN = CONN_I32.indexOf('histLen');
 const HIST_CODES: number[] = [];
 const CONN_U32 = ['c0', 'c1', 'c2', 'c3', 's0', 's1', 's2', 's3', 'firstFrame', 'lastFrame', 'rstFrame', 'lastAckFrame', 'id', 'earlyFrame'] as const;
-const CONN_BOOL = ['orientationGuessed', 'flipped', 'finished', 'timeWaitEstimated', 'pooled', 'ackedUnseen'] as const;
+const CONN_BOOL = ['orientationGuessed', 'flipped', 'finished', 'timeWaitEstimated', 'pooled', 'ackedUnseen', 'rstOnLateData'] as const;
 
 export type CloseKind = 'fin' | 'simultaneous' | 'rst' | 'fin-rst' | 'refused' | 'half-close' | 'open' | 'unanswered';
 export type RstKind = 'refused' | 'abort' | 'after-fin';
@@ -310,6 +310,9 @@ export class Conn {
   declare orientationGuessed: boolean;
   /** one side acknowledged sequence space the capture never showed from the other */
   declare ackedUnseen: boolean;
+  /** the first RST came from a side that had sent its FIN, while the peer had sent data or a FIN
+   *  beyond what that side acknowledged: a closed socket answering what arrived after its close */
+  declare rstOnLateData: boolean;
 
   declare firstFrame: number;
   declare lastFrame: number;

@@ -673,8 +673,12 @@ function update(c: Conn, dir: 0 | 1, seg: Segment): void {
       c.rstBy = dir === 0 ? 'client' : 'server';
       c.rstFrame = seg.frame;
       if (dir === 1 && c.server.isn === -1 && c.client.isn !== -1 && c.server.bytes === 0 && c.client.bytes === 0) c.rstKind = 'refused';
-      else if (me.finFrame !== 0 || peer.finFrame !== 0) c.rstKind = 'after-fin';
-      else c.rstKind = 'abort';
+      else if (me.finFrame !== 0 || peer.finFrame !== 0) {
+        c.rstKind = 'after-fin';
+        // (a RST|ACK's own acknowledgment counts: one that covers everything answers nothing)
+        const peerSent = peer.seqKnown && (peer.bytes > 0 || peer.finFrame !== 0);
+        if (me.finFrame !== 0 && peerSent && (!me.ackKnown || seqAfter(peer.nextSeq, me.highAck))) c.rstOnLateData = true;
+      } else c.rstKind = 'abort';
     }
   }
 
