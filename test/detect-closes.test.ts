@@ -90,6 +90,20 @@ describe('client-closes-first says whether TIME-WAIT landed on the clients', () 
   });
 });
 
+describe('FIN copies are not retransmissions', () => {
+  it('every packet captured twice (dumpcap -i lo -i any, each interface in turn, clocks microseconds apart): one FIN each, no lost-last-ack', () => {
+    expect(findings('captures/formats/multi-if.pcapng', 'lost-last-ack')).toEqual([]);
+    const d = analyzed('captures/formats/multi-if.pcapng');
+    const fins = d.prepare("SELECT max(client_fin_count) AS c, max(server_fin_count) AS s, count(*) AS n FROM connections WHERE close_kind = 'fin'").get();
+    d.close();
+    expect(fins).toEqual({ c: 1, s: 1, n: 5 });
+  });
+  it('a FIN sent again after a retransmission timeout still counts (lost-last-ack-server-side.pcap: 4 transmissions)', () => {
+    const f = findings('captures/teardown/lost-last-ack-server-side.pcap', 'lost-last-ack');
+    expect(f.map((x) => x.details.fin_transmissions)).toEqual([4]);
+  });
+});
+
 const ftp = path.join(corpusDir, 'suricata-verify__output-eve-ftp-data__input.pcap');
 describe.skipIf(!existsSync(ftp))('public capture: UPnP requests reset after the client closed (suricata ftp-data)', () => {
   it('all 34 resets come after the client FIN, and none of those connections holds TIME-WAIT', () => {

@@ -534,9 +534,12 @@ function update(c: Conn, dir: 0 | 1, seg: Segment): void {
   const ts = seg.ts;
 
   // the same FIN captured again (a tap that duplicates, or one frame seen on two interfaces):
-  // within a millisecond of this side's previous segment, with its TSval. Not a transmission
-  // (a retransmitted FIN waits at least a retransmission timeout and carries a newer TSval)
-  const finCopy = fin && me.finFrame !== 0 && ts - me.lastTs < DUP_SECONDS && (!seg.hasTs || (me.tsSeen && seg.tsval === me.lastTsval));
+  // within a millisecond of this side's previous segment, with its TSval, or within a millisecond
+  // of the first FIN (either way: a file of two interfaces holds each one's packets in turn, and
+  // their clocks differ by microseconds). Not a transmission: a retransmitted FIN waits at least
+  // a retransmission timeout (200 ms on Linux, a tail loss probe 10 ms) and carries a newer TSval
+  const finCopy =
+    fin && me.finFrame !== 0 && ((ts - me.lastTs < DUP_SECONDS && (!seg.hasTs || (me.tsSeen && seg.tsval === me.lastTsval))) || Math.abs(ts - me.finTs) < DUP_SECONDS);
   me.pkts++;
   me.bytes += len;
   me.lastFrame = seg.frame;
