@@ -10,6 +10,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { corpusDir, repoRoot } from './helpers/env.ts';
+import { resetSummary } from '../src/detect/services.ts';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'twscope-closes-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -50,7 +51,7 @@ describe('abortive-close says what came before the reset', () => {
     expect(f[0]!.frames).toEqual([9]);
     expect(f[0]!.details).toMatchObject({ reset_by: 'client', rst_kinds: { 'after-fin': 1 }, after_own_fin: 1, after_own_fin_on_late_data: 1, after_peer_fin: 0 });
     expect(f[0]!.summary).toMatch(
-      /^1 of 1 connection to 192\.0\.2\.70:8020 ended with a reset from the client after its own FIN, answering data that came after it: it had closed before reading everything \(a response it did not wait for\), and that data was lost; /,
+      /^1 of 1 connection to 192\.0\.2\.70:8020 ended with a reset from the client after its own FIN, answering data that came after it: it had closed before reading everything, such as a response it did not wait for, and that data was lost; /,
     );
   });
 
@@ -59,7 +60,7 @@ describe('abortive-close says what came before the reset', () => {
     expect(f.length).toBe(1);
     expect(f[0]!.frames).toEqual([8]);
     expect(f[0]!.details).toMatchObject({ reset_by: 'client', after_own_fin: 1, after_own_fin_on_late_data: 0, after_peer_fin: 0 });
-    expect(f[0]!.summary).toMatch(/after its own FIN, with nothing from the server left unacknowledged: it aborted after closing \(SO_LINGER 0 after shutdown, or its socket was killed\); /);
+    expect(f[0]!.summary).toMatch(/after its own FIN, with nothing from the server left unacknowledged: it aborted after closing, by SO_LINGER 0 after shutdown or because its socket was killed; /);
   });
 
   it("only the peer's FIN: a server closing with unread data resets after the client's FIN", () => {
@@ -68,6 +69,19 @@ describe('abortive-close says what came before the reset', () => {
     expect(f[0]!.frames).toEqual([8]);
     expect(f[0]!.details).toMatchObject({ reset_by: 'server', rst_kinds: { 'after-fin': 1 }, after_own_fin: 0, after_own_fin_on_late_data: 0, after_peer_fin: 1 });
     expect(f[0]!.summary).toMatch(/ended with a reset from the server after the client's FIN, without a FIN of its own: it closed with received data unread, or aborted; /);
+  });
+});
+
+describe('abortive-close with several kinds of reset on one service', () => {
+  it('names each kind with its count and its cause in one summary (counts as the detector keeps them)', () => {
+    const r = { count: 7, kinds: { abort: 3, 'after-fin': 4 }, afterOwnFin: 3, afterOwnFinLateData: 2, afterPeerFin: 1, examples: [] };
+    expect(resetSummary(r, 20, '192.0.2.70:8080', 'client')).toBe(
+      '7 of 20 connections to 192.0.2.70:8080 ended with a reset from the client: ' +
+        '3 with no FIN before it (an abortive close by SO_LINGER 0, a killed process or a timeout, and data in flight may have been lost); ' +
+        '2 after its own FIN, answering data that came after it (it had closed before reading everything, such as a response it did not wait for, and that data was lost); ' +
+        '1 after its own FIN, with nothing from the server left unacknowledged (it aborted after closing, by SO_LINGER 0 after shutdown or because its socket was killed); ' +
+        "1 after the server's FIN, without a FIN of its own (it closed with received data unread, or aborted). In each case no TIME-WAIT protects the 4-tuple.",
+    );
   });
 });
 

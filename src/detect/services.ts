@@ -33,7 +33,7 @@ interface ServiceStats {
 }
 
 /** connections of one service that one side reset (other than refusing the SYN) */
-interface ResetStats {
+export interface ResetStats {
   count: number;
   /** by rst_kind: abort (no FIN before the RST) or after-fin */
   kinds: Record<string, number>;
@@ -367,12 +367,12 @@ function synCause(y: SynStats): string {
 }
 
 /** what the resets of one side say, by whether a FIN came before them and whose */
-function resetSummary(r: ResetStats, total: number, service: string, by: string): string {
+export function resetSummary(r: ResetStats, total: number, service: string, by: string): string {
   const peer = by === 'client' ? 'server' : 'client';
   const all: [n: number, what: string, why: string][] = [
     [r.kinds['abort'] ?? 0, 'with no FIN before it', 'an abortive close by SO_LINGER 0, a killed process or a timeout, and data in flight may have been lost'],
-    [r.afterOwnFinLateData, 'after its own FIN, answering data that came after it', 'it had closed before reading everything (a response it did not wait for), and that data was lost'],
-    [r.afterOwnFin - r.afterOwnFinLateData, `after its own FIN, with nothing from the ${peer} left unacknowledged`, 'it aborted after closing (SO_LINGER 0 after shutdown, or its socket was killed)'],
+    [r.afterOwnFinLateData, 'after its own FIN, answering data that came after it', 'it had closed before reading everything, such as a response it did not wait for, and that data was lost'],
+    [r.afterOwnFin - r.afterOwnFinLateData, `after its own FIN, with nothing from the ${peer} left unacknowledged`, 'it aborted after closing, by SO_LINGER 0 after shutdown or because its socket was killed'],
     [r.afterPeerFin, `after the ${peer}'s FIN, without a FIN of its own`, 'it closed with received data unread, or aborted'],
   ];
   const parts = all.filter(([n]) => n > 0);
