@@ -117,7 +117,7 @@ describe('a capture that holds one direction only', () => {
 });
 
 /** lo-eth.pcap's real frames rearranged (frame numbers are the original file's, 1-based); analyzed */
-async function rearranged(name: string, order: (frames: number[]) => number[]): Promise<{ unseen: number; notes: string[] }> {
+async function rearranged(name: string, order: (frames: number[]) => number[]): Promise<{ unseen: number; notes: string[]; rows: number[] }> {
   const recs = await realRecords();
   const frames = order(recs.map((_, i) => i + 1));
   const file = path.join(dir, `${name}.pcap`);
@@ -126,7 +126,9 @@ async function rearranged(name: string, order: (frames: number[]) => number[]): 
   const j = twscope(['analyze', file, '--db', db, '--json', '--no-progress']);
   expect(j.code, j.stderr).toBe(0);
   const stats = JSON.parse(JSON.parse(twscope(['query', db, 'SELECT decode_stats AS s FROM captures', '--format', 'json']).stdout)[0].s) as { acked_unseen_connections: number };
-  return { unseen: stats.acked_unseen_connections, notes: (JSON.parse(j.stdout) as { notes: string[] }).notes };
+  // the connections flagged, by their first frame in the rearranged file
+  const rows = (JSON.parse(twscope(['query', db, 'SELECT first_frame FROM connections WHERE acked_unseen = 1 ORDER BY id', '--format', 'json']).stdout) as { first_frame: number }[]).map((r) => r.first_frame);
+  return { unseen: stats.acked_unseen_connections, notes: (JSON.parse(j.stdout) as { notes: string[] }).notes, rows };
 }
 const without = (drop: number[]) => (fs: number[]): number[] => fs.filter((f) => !drop.includes(f));
 /** frame `f` moved to just after frame `after` */
@@ -139,12 +141,16 @@ describe('acknowledged data the capture does not have', () => {
   it('the whole capture: none', async () => {
     const r = await rearranged('whole', (fs) => fs);
     expect(r.unseen).toBe(0);
+    expect(r.rows).toEqual([]);
     expect(r.notes).toEqual([]);
   });
 
   it('the response lost: its ACK reaches past everything the server was seen to send', async () => {
     const r = await rearranged('lost', without([6]));
     expect(r.unseen).toBe(1);
+    // the first connection (frames 1-10) is the one flagged in the store
+    expect(r.rows).toEqual([1]);
+    expect(r.notes[0]).toContain('those connections (acked_unseen = 1) are incomplete');
     expect(r.notes).toEqual([expect.stringMatching(/^1 of \d+ connections acknowledged data that is not in the capture \(Wireshark: "ACKed segment that wasn't captured"\)/)]);
   });
 
@@ -171,6 +177,8 @@ describe.skipIf(!hasCorpus || !hasTool('tshark'))('acknowledged unseen data on t
       expect(twscope(['analyze', file, '--db', db, '-q', '--no-progress']).code).toBe(0);
       const s = JSON.parse(JSON.parse(twscope(['query', db, 'SELECT decode_stats AS s FROM captures', '--format', 'json']).stdout)[0].s) as { acked_unseen_connections: number };
       expect(s.acked_unseen_connections).toBe(streams.size);
+      const rows = JSON.parse(twscope(['query', db, 'SELECT count(*) AS n FROM connections WHERE acked_unseen = 1', '--format', 'json']).stdout) as { n: number }[];
+      expect(rows[0]!.n).toBe(streams.size);
     });
   }
 });

@@ -38,7 +38,7 @@ export function captureNotes(decodeStatsJson: string | null, tcpSegments: number
   if (unseen > 0 && (unseen >= 10 || unseen >= 0.1 * conns)) {
     notes.push(
       `${n(unseen)} of ${n(conns)} connection${conns === 1 ? '' : 's'} acknowledged data that is not in the capture (Wireshark: "ACKed segment that wasn't captured"): ` +
-        'the capture lost packets, most often in a full capture buffer (tcpdump reports "packets dropped by kernel"), or they took another path; retransmissions and byte counts of those connections are incomplete.',
+        'the capture lost packets, most often in a full capture buffer (tcpdump reports "packets dropped by kernel"), or they took another path; retransmissions and byte counts of those connections (acked_unseen = 1) are incomplete.',
     );
   }
   return notes;

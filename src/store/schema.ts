@@ -105,6 +105,7 @@ export const CONNECTIONS: Table = {
     col('server_bytes', 'INTEGER', 'TCP payload bytes server to client'),
     col('client_retrans', 'INTEGER', 'client segments re-sending sequence space already seen (SYN and FIN included, keep-alives not)'),
     col('server_retrans', 'INTEGER', 'server retransmissions, same rule'),
+    col('acked_unseen', 'INTEGER', "1 when one side acknowledged data the capture does not show from the other (Wireshark: \"ACKed segment that wasn't captured\"): the capture lost packets of this connection, and its counters are incomplete"),
     col('client_isn', 'INTEGER', "client's initial sequence number (raw), NULL without SYN"),
     col('server_isn', 'INTEGER', "server's initial sequence number (raw), NULL without SYN-ACK"),
     col('syn_count', 'INTEGER', 'SYN transmissions with the client ISN (more than 1: retransmitted)'),

@@ -120,12 +120,12 @@ const CONN_NUMERIC: [column: string, sql: string][] = [
   ['client_isn', '?'], ['server_isn', '?'], ['syn_count', '?'], ['ts_enabled', '?'],
   ['client_mss', '?'], ['server_mss', '?'], ['client_wscale', '?'], ['server_wscale', '?'], ['sack_permitted', '?'],
   ['client_first_tsval', '?'], ['client_last_tsval', '?'], ['server_first_tsval', '?'], ['server_last_tsval', '?'],
-  ['handshake_rtt', '?'], ['prev_id', '?'], ['reuse_gap', '?'],
+  ['handshake_rtt', '?'], ['prev_id', '?'], ['reuse_gap', '?'], ['acked_unseen', '?'],
 ];
 export const CONN_SLOTS = CONN_NUMERIC.reduce((n, [, sql]) => n + (sql.match(/\?/g)?.length ?? 0), 0);
 const CONN_PARAMS = CONN_TEXTS + CONN_SLOTS;
 {
-  if (CONN_SLOTS !== 53) throw new Error('store: layoutConn writes 53 slots per connection');
+  if (CONN_SLOTS !== 54) throw new Error('store: layoutConn writes 54 slots per connection');
   const listed = [...CONN_TEXT_COLUMNS, ...CONN_NUMERIC.map(([c]) => c)].sort().join();
   if (listed !== CONNECTIONS.columns.map((c) => c.name).sort().join()) throw new Error('store: connection row layout does not match the connections table');
 }
@@ -403,4 +403,5 @@ export function layoutConn(f: Float64Array, texts: string[], r: number, c: Conn)
   f[o + 50] = c.handshakeRttNaN;
   f[o + 51] = c.prevIdNaN;
   f[o + 52] = c.reuseGapNaN;
+  f[o + 53] = c.ackedUnseen ? 1 : 0;
 }
