@@ -614,9 +614,14 @@ function update(c: Conn, dir: 0 | 1, seg: Segment): void {
       me.synCount = 1;
       me.nextSeq = segEnd;
       me.gaps = null;
-    } else me.synCount++;
-    me.prevSynTs = me.lastSynTs;
-    me.lastSynTs = ts;
+      me.prevSynTs = me.lastSynTs;
+      me.lastSynTs = ts;
+    } else if (Math.abs(ts - me.lastSynTs) >= DUP_SECONDS && Math.abs(ts - me.synTs) >= DUP_SECONDS) {
+      // a transmission, not a copy of the first or the latest one (as for FINs above)
+      me.synCount++;
+      me.prevSynTs = me.lastSynTs;
+      me.lastSynTs = ts;
+    }
     me.mss = seg.mss;
     me.wscale = seg.wscale;
     me.sackPermitted = seg.sackPermitted;
