@@ -37,7 +37,7 @@ export const CAPTURES: Table = {
     col('last_ns', 'INTEGER', 'last record time, Unix nanoseconds'),
     col('damaged', 'TEXT', 'the damage that stopped reading (file, frame, byte offset), or NULL'),
     col('options', 'TEXT', 'JSON: analysis options (time_wait, msl, port range, ...)'),
-    col('decode_stats', 'TEXT', 'JSON: frames by kind (tcp, udp, arp, fragments, malformed options, ...), what the snapshot length cut (truncated frames, tcpCut, tcpOptionsCut), connections and acked_unseen_connections (an ACK of data not in the capture: packets the capture lost)'),
+    col('decode_stats', 'TEXT', 'JSON: frames by kind (tcp, udp, arp, fragments, malformed options, ...), what the snapshot length cut (truncated frames, tcpCut, tcpOptionsCut), tunnels (encapsulations opened: GRE, VXLAN, Geneve, MPLS, IP in IP), connections and acked_unseen_connections (an ACK of data not in the capture: packets the capture lost)'),
     col('status', 'TEXT', "'complete', or 'incomplete' if analyze was interrupted (never left by a clean run)"),
     col('connections', 'INTEGER', 'connections reconstructed'),
     col('analyzed_at', 'TEXT', 'ISO time of the analysis'),
