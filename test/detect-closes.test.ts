@@ -3,37 +3,23 @@
 // client-closes-first says TIME-WAIT lands on the clients only where it did. Public captures
 // (skipped without ../shared): the UPnP requests of suricata's ftp-data capture, all reset by
 // the client after its own FIN.
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { corpusDir, repoRoot } from './helpers/env.ts';
+import { corpusDir } from './helpers/env.ts';
+import { analyzeInto, storedFindings, type StoredFinding } from './helpers/cli.ts';
 import { resetSummary } from '../src/detect/services.ts';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'twscope-closes-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-interface F {
-  severity: string;
-  frames: number[];
-  details: Record<string, unknown>;
-  summary: string;
-}
-
 function analyzed(capture: string): Database.Database {
-  const db = path.join(tmp, path.basename(capture) + '.db');
-  execFileSync(process.execPath, [path.join(repoRoot, 'bin/twscope.js'), 'analyze', path.resolve(repoRoot, capture), '--db', db, '-q']);
-  return new Database(db, { readonly: true });
+  return new Database(analyzeInto(tmp, capture), { readonly: true });
 }
 
-function findings(capture: string, kind: string): F[] {
-  const d = analyzed(capture);
-  const rows = d.prepare('SELECT severity, frames, details, summary FROM findings WHERE kind = ? ORDER BY id').all(kind) as Record<string, string>[];
-  d.close();
-  return rows.map((r) => ({ ...r, frames: JSON.parse(r.frames!), details: JSON.parse(r.details!) }) as F);
-}
+const findings = (capture: string, kind: string): StoredFinding[] => storedFindings(analyzeInto(tmp, capture), kind);
 
 describe('abortive-close says what came before the reset', () => {
   it('no FIN at all: SO_LINGER {1,0} aborts by the server (mixed.pcap)', () => {

@@ -2,33 +2,17 @@
 // every SYN captured twice (copies are not retransmissions), variants crafted from real frames
 // (a SYN copy microseconds later, a port scan), and public ones (skipped without ../shared):
 // tcptrace's 6syns sample and a port scan in gopacket's cip.pcap.
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { corpusDir, repoRoot } from './helpers/env.ts';
+import { corpusDir } from './helpers/env.ts';
+import { analyzeInto, storedFindings, type StoredFinding } from './helpers/cli.ts';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'twscope-syns-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-interface F {
-  severity: string;
-  frames: number[];
-  details: Record<string, unknown>;
-  summary: string;
-  wireshark_filter: string;
-}
-
-function synFindings(capture: string): F[] {
-  const db = path.join(tmp, path.basename(capture) + '.db');
-  execFileSync(process.execPath, [path.join(repoRoot, 'bin/twscope.js'), 'analyze', path.resolve(repoRoot, capture), '--db', db, '-q']);
-  const d = new Database(db, { readonly: true });
-  const rows = d.prepare("SELECT severity, frames, details, summary, wireshark_filter FROM findings WHERE kind = 'syn-retransmission' ORDER BY id").all() as Record<string, string>[];
-  d.close();
-  return rows.map((r) => ({ ...r, frames: JSON.parse(r.frames!), details: JSON.parse(r.details!) }) as F);
-}
+const synFindings = (capture: string): StoredFinding[] => storedFindings(analyzeInto(tmp, capture), 'syn-retransmission');
 
 describe('syn-retransmission', () => {
   it('a SYN sent three times and never answered (iptables DROP) is an unanswered attempt, warning', () => {

@@ -1,11 +1,10 @@
 // Findings on real namespace captures (captures/findings/*.json says what each must show,
 // and which kinds must NOT appear): analyzed through the real CLI and database.
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
+import { analyzeInto, storedFindings } from './helpers/cli.ts';
 import { repoRoot } from './helpers/env.ts';
 
 interface Expect {
@@ -35,15 +34,7 @@ const dir = path.join(repoRoot, 'captures/findings');
 const specs = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.json')).sort() : [];
 
 function findingsOf(spec: Spec): Row[] {
-  const db = path.join(tmp, spec.capture + '.db');
-  rmSync(db, { force: true });
-  execFileSync(process.execPath, [path.join(repoRoot, 'bin/twscope.js'), 'analyze', path.join(dir, spec.capture), '--db', db, '-q', ...(spec.twscope_args ?? [])], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const d = new Database(db, { readonly: true });
-  const rows = d.prepare('SELECT kind, severity, frames, details, summary, wireshark_filter FROM findings').all() as Record<string, string>[];
-  d.close();
-  return rows.map((r) => ({ ...r, frames: JSON.parse(r.frames!), details: JSON.parse(r.details!) }) as Row);
+  return storedFindings(analyzeInto(tmp, path.join(dir, spec.capture), spec.twscope_args ?? [])) as Row[];
 }
 
 /** the reuse facts the scenario states, compared with the finding's details */

@@ -1,11 +1,11 @@
 // Every teardown capture made with real Linux stacks (captures/teardown/*.json says what it
 // must show) is analyzed through the real CLI and database, and its connection table checked.
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
+import { analyzeInto } from './helpers/cli.ts';
 import { repoRoot } from './helpers/env.ts';
 
 interface ExpectConn {
@@ -36,12 +36,7 @@ export function splitEndpoint(s: string): [string, number] {
   return [m[1]!, Number(m[2])];
 }
 
-export function analyzeToDb(capture: string, extra: string[] = []): string {
-  const db = path.join(tmp, path.basename(capture) + '.db');
-  rmSync(db, { force: true });
-  execFileSync(process.execPath, [path.join(repoRoot, 'bin/twscope.js'), 'analyze', capture, '--db', db, '-q', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
-  return db;
-}
+const analyzeToDb = (capture: string): string => analyzeInto(tmp, capture);
 
 const norm = (s: string | undefined): string | undefined => s?.replace(/-/g, '_').toUpperCase();
 

@@ -1,10 +1,10 @@
 // Tracker edge cases on real captures.
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
+import { analyzeInto } from './helpers/cli.ts';
 import { corpusDir, repoRoot } from './helpers/env.ts';
 import type { Conn } from '../src/tracker/connection.ts';
 
@@ -13,9 +13,7 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** `capture`: under the repository, or an absolute path (the corpus) */
 function analyze(capture: string): Database.Database {
-  const db = path.join(tmp, path.basename(capture) + '.db');
-  execFileSync(process.execPath, [path.join(repoRoot, 'bin/twscope.js'), 'analyze', path.resolve(repoRoot, capture), '--db', db, '-q']);
-  return new Database(db, { readonly: true });
+  return new Database(analyzeInto(tmp, capture), { readonly: true });
 }
 
 /** the tracker alone over a capture under the repository: `onEnd` sees each connection as it
