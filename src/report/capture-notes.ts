@@ -1,7 +1,7 @@
 // What the capture itself kept from the analysis: frames and TCP options cut by the snapshot
-// length (tcpdump -s), a direction missing, packets lost, frames nested too deep. Otherwise such a capture is silent
-// about it: no TCP segment reads as "no problem found", lost options as "no timestamps", one
-// direction as half-closes with no TIME-WAIT.
+// length (tcpdump -s), a direction missing, packets lost, frames nested too deep. Otherwise such
+// a capture is silent about it: no TCP segment reads as "no problem found", lost options as "no
+// timestamps", one direction as half-closes with no TIME-WAIT.
 
 import { MAX_NEST, type DecodeStats } from '../decode/index.js';
 import { num as n } from './format.js';

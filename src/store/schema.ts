@@ -95,7 +95,7 @@ export const CONNECTIONS: Table = {
     col('client_fin_frame', 'INTEGER', "frame of the client's first FIN"),
     col('server_fin_frame', 'INTEGER', "frame of the server's first FIN"),
     col('client_fin_count', 'INTEGER', 'FIN transmissions by the client (more than 1: retransmitted; copies within 1 ms are not counted)'),
-    col('server_fin_count', 'INTEGER', 'FIN transmissions by the server (more than 1: retransmitted)'),
+    col('server_fin_count', 'INTEGER', 'FIN transmissions by the server, same rule'),
     col('client_state', 'TEXT', "where the client stood when the connection left the analysis (Linux state names: ESTABLISHED, TIME_WAIT, LAST_ACK, ...)"),
     col('server_state', 'TEXT', 'where the server stood, same names'),
     col('end_reason', 'TEXT', "capture-end | superseded (a new incarnation took the 4-tuple) | expired (idle or TIME-WAIT over)"),
