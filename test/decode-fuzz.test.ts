@@ -8,21 +8,12 @@ import { PacketDecoder, Segment, type DecodeStats } from '../src/decode/index.ts
 import type { Frame } from '../src/reader/types.ts';
 import { collect } from './helpers/collect.ts';
 import { formatsDir } from './helpers/env.ts';
+import { mulberry32 } from '../src/bench/gen.ts';
 
 /** counters of which each frame increments exactly one (the others count layers or sub-cases) */
 const OUTCOMES: (keyof DecodeStats)[] = [
   'tcp', 'udp', 'icmp', 'otherIpProto', 'arp', 'otherEthertype', 'unknownLinkType', 'nonFirstFragment', 'truncated', 'badIpHeader', 'badTcpHeader', 'ipv6ChainTooLong', 'tunnelTooDeep',
 ];
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const FILES = ['lo-eth.pcap', 'any-sll.pcap', 'any-sll2.pcap', 'lo-rawip.pcap', 'multi-if.pcapng', 'vxlan.pcap', 'tunnel-gre.pcap', 'tunnel-gre6-teb.pcap', 'tunnel-erspan2.pcap', 'tunnel-erspan3.pcap', 'tunnel-geneve.pcap', 'tunnel-mpls.pcap'];
 
@@ -34,7 +25,7 @@ describe('decoder on damaged real frames', () => {
       for (const r of c.records) frames.push({ linkType: r.linkType, data: r.bytes! });
     }
     expect(frames.length).toBeGreaterThan(400);
-    const next = rng(7);
+    const next = mulberry32(7);
     const d = new PacketDecoder();
     const seg = new Segment();
     let decoded = 0;

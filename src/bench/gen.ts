@@ -33,7 +33,8 @@ export interface GenerateResult {
   connections: number;
 }
 
-function mulberry32(seed: number): () => number {
+/** small seeded PRNG (mulberry32): the same seed gives the same sequence, here and in tests */
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
