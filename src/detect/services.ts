@@ -103,7 +103,8 @@ export class ServiceDetector implements Detector {
     s.total++;
     if (c.activeCloser === 'client') {
       s.clientFirst++;
-      if (c.timeWaitStart !== null) s.clientTimeWait++;
+      // (the NaN-for-NULL accessor: per connection, a nullable getter would box a double)
+      if (!Number.isNaN(c.timeWaitStartNaN)) s.clientTimeWait++;
       if (s.clientFirstExamples.length < EXAMPLES) {
         s.clientFirstExamples.push(c.id);
         s.clientFirstFrames.push(c.client.finFrame);
