@@ -9,7 +9,7 @@ OUT = os.path.normpath(os.path.join(HERE, "..", "findings"))
 
 ORDER = ["reuse-server-tw", "reuse-server-tw-late", "reuse-client-tw-bind", "reuse-client-tw-kernel",
          "reuse-refused", "lost-last-ack-reuse", "paws-delayed", "nat-hosts", "nat-kernel-default",
-         "port-exhaustion", "port-exhaustion-server-closes", "abortive-close", "syn-drops", "synack-lost"]
+         "port-exhaustion", "port-exhaustion-server-closes", "abortive-close", "syn-drops", "synack-lost", "retrans-loss"]
 
 HEAD = """# captures/findings: real Linux captures that prove twscope's findings
 
@@ -146,6 +146,16 @@ KERNEL = """## What Linux 6.18 did (seen on the wire and in the counters)
   (client `TcpExtTCPSynRetrans` = 2, the repeated SYNs on the wire), the server answered it and also
   retransmitted its SYN-ACK on its own timer (server `TcpExtTCPSynRetrans` = 4); the server's
   `TcpExtListenDrops` stays 0. connect() took about 1.02-1.03 s.
+- **Data lost and reordered** (retrans-loss): the client's `TcpRetransSegs` equals the segments twscope
+  counts as retransmissions (`client_retrans`, and `packets.retransmission`) in every run: the dropped
+  segments' retransmissions fill their gaps a round trip (20 ms) later with a newer TSval; the held
+  segments fill theirs 5 ms late with their own older TSval and are not counted. With `reord_seen` still
+  0 and the connection in SACK recovery, RACK's reordering window is 0, so the client also resent every
+  held segment as soon as a SACK above it arrived (`TcpExtTCPDSACKRecv`: the server reported the copies):
+  those copies re-send data the capture already showed and count. The server's PAWS dropped the held
+  originals that were more than one tick behind TS.Recent (`TcpExtPAWSEstab`), the others passed the
+  1-tick window: twscope's Linux verdict gives the same number. tshark agrees frame by frame but calls a
+  retransmission out-of-order when it comes within its first round trip of the newest data.
 """
 
 if __name__ == "__main__":

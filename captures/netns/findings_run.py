@@ -959,6 +959,83 @@ def s_synack_lost():
     return j
 
 
+# ============================================================ 10c. Data segments lost and reordered
+def s_retrans_loss():
+    name = "retrans-loss"
+    c, s, ca, sa, cif, sif = pair("dl", 20)
+    cap_file = name + ".pcap"
+    path = os.path.join(OUT, cap_file)
+    ready = os.path.join(OUT, name + ".tmp.ready")
+    qlog = os.path.join(OUT, name + ".tmp.log")
+    if os.path.exists(ready):
+        os.unlink(ready)
+    for chain, match in (("OUTPUT", ["-d", sa, "--dport", str(PORT)]), ("INPUT", ["-s", sa, "--sport", str(PORT)])):
+        sh(nsx(c, "iptables", "-A", chain, "-p", "tcp", *match, "-j", "NFQUEUE", "--queue-num", "9", "--queue-bypass"))
+    plan = {"drop_every": 25, "drop_at": 7, "hold_every": 25, "hold_at": 19, "hold_s": 0.005, "answer_delay_s": 0.02}
+    cfg = dict(plan, queue=9, server=sa, timeout=30, log=qlog, ready_file=ready)
+    nfq = subprocess.Popen(nsx(c, PY, os.path.join(HERE, "findings_loss.py"), json.dumps(cfg)),
+                           stderr=subprocess.PIPE, text=True)
+    t0 = time.time()
+    while not os.path.exists(ready) and time.time() - t0 < 10:
+        time.sleep(0.1)
+    os.unlink(ready)
+    n0 = nstats(c, s)
+    cap = Capture(s, sif, path, snaplen=128)  # headers only: the payload proves nothing here
+    srv = Bg(s, "line_sink_server", addr=sa, port=PORT, timeout=30)
+    cev = run_sock(c, "trickle", dst=sa, port=PORT, secs=1.5, every=0.002, size=1000)
+    sev = srv.join()
+    time.sleep(0.3)
+    cap.stop()
+    n1 = nstats(c, s)
+    nfq.terminate()
+    try:
+        _, nerr = nfq.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        nfq.kill()
+        _, nerr = nfq.communicate(timeout=5)
+    acts = [json.loads(l) for l in open(qlog)]
+    os.unlink(qlog)
+    ns_del(c, s)
+    pk = packets(path)
+    incs = incarnations(pk)
+
+    def frames_of(flt):
+        out = sh(["tshark", "-n", "-r", path, "-Y", flt, "-T", "fields", "-e", "frame.number"])
+        return [int(x) for x in out.split()]
+
+    held = {a["seq"] for a in acts if a["action"] == "hold"}
+    held_frames = [p["frame"] for p in pk if p["seq"] in held and p["len"] > 0 and p["src"].split(":")[0] == ca]
+    j = base(name, cap_file,
+             "One connection: the client writes 1000 bytes every 2 ms for 1.5 s. In the client namespace an NFQUEUE "
+             "program (findings_loss.py) drops the first transmission of every 25th new data segment, holds another "
+             "one in 25 for 5 ms so that it arrives after the next two, and holds every packet from the server "
+             "for 20 ms (a 20 ms round trip). The capture is taken at the server: a dropped segment appears only as "
+             "its retransmission, filling a gap a round trip later; a held one fills its gap 5 ms late with its "
+             "original TSval, older than the newer segments': the server's PAWS drops it unless it is within one "
+             "tick, and the client sends it again when the SACKs say so.",
+             "Ethernet (veth), pcap, microsecond, snapshot length 128; capture in the server namespace on %s; client: iptables OUTPUT and "
+             "INPUT to NFQUEUE 9 (findings_loss.py %s); Linux defaults both ends" % (sif, json.dumps(plan)))
+    ooo = frames_of("tcp.analysis.out_of_order")
+    j["connections"] = conn_rows(incs)
+    # a held segment arrives with a TSval older than the newer segments' (TS.Recent): a PAWS violation,
+    # which Linux drops unless it is within one tick (the server's PAWSEstab counts the drops)
+    j["expect"] = [{"kind": "paws-violation", "frames": ooo[:1], "facts": {"direction": "c2s"}}] if ooo else []
+    j["none"] = none_but("paws-violation")
+    j["nstat"] = nstat_deltas(n0, n1)
+    j["events"] = {"client": cev, "server": sev}
+    j["check"] = {"dropped": [a for a in acts if a["action"] == "drop"],
+                  "held": [a for a in acts if a["action"] == "hold"],
+                  "held_frames": held_frames,
+                  "tshark_retransmission_frames": frames_of("tcp.analysis.retransmission || tcp.analysis.fast_retransmission"),
+                  "tshark_out_of_order_frames": ooo,
+                  "client_TcpRetransSegs": j["nstat"][c].get("TcpRetransSegs", 0),
+                  "server_TcpExtPAWSEstab": j["nstat"][s].get("TcpExtPAWSEstab", 0)}
+    if nerr:
+        j["nfq_stderr"] = nerr[-1000:]
+    write_json(name, j)
+    return j
+
+
 SCENARIOS = {
     "reuse-server-tw": lambda: s_reuse_server_tw(False),
     "reuse-server-tw-late": lambda: s_reuse_server_tw(True),
@@ -974,6 +1051,7 @@ SCENARIOS = {
     "nat-hosts": lambda: s_nat(True),
     "syn-drops": s_syn_drops,
     "synack-lost": s_synack_lost,
+    "retrans-loss": s_retrans_loss,
 }
 BACKGROUND = {"reuse-server-tw-late"}  # long waits, run in a thread beside the others
 
