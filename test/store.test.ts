@@ -18,6 +18,28 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const OPTS = { timeWait: 60, msl: 30, portLow: 32768, portHigh: 60999, idleTimeout: 300 };
 const capture = (n: string): string => path.join(repoRoot, 'captures/findings', n + '.pcap');
 
+describe('a store written by an earlier version', () => {
+  it.skipIf(!existsSync(capture('reuse-refused')))('gets the columns added since, and takes a new capture with them', async () => {
+    const db = path.join(dir, 'old.db');
+    await analyze({ paths: [capture('reuse-refused')], dbPath: db, packets: true, options: OPTS });
+    // as an older twscope left it: without the columns added later
+    const old = new Database(db);
+    old.exec('ALTER TABLE packets DROP COLUMN retransmission; ALTER TABLE connections DROP COLUMN acked_unseen');
+    old.close();
+    await analyze({ paths: [capture('port-exhaustion')], dbPath: db, packets: true, options: OPTS });
+    const d = new Database(db, { readonly: true });
+    const rows = d.prepare('SELECT capture_id, count(*) AS n, count(retransmission) AS flagged FROM packets GROUP BY capture_id ORDER BY capture_id').all() as { n: number; flagged: number }[];
+    const conns = d.prepare('SELECT capture_id, count(*) AS n, count(acked_unseen) AS known FROM connections GROUP BY capture_id ORDER BY capture_id').all() as { n: number; known: number }[];
+    d.close();
+    // the old capture's rows stay, with NULL in the new columns; the new one has them filled in
+    expect(rows.length).toBe(2);
+    expect(rows[0]!.flagged).toBe(0);
+    expect(rows[1]!.flagged).toBe(rows[1]!.n);
+    expect(conns[0]!.known).toBe(0);
+    expect(conns[1]!.known).toBe(conns[1]!.n);
+  });
+});
+
 describe('connection indexes', () => {
   const captures = ['reuse-client-tw-kernel', 'port-exhaustion'];
   it.skipIf(!captures.every((n) => existsSync(capture(n))))('a new store and a capture added to it: both indexes present and used', async () => {

@@ -50,7 +50,6 @@ export class PawsDetector implements Detector {
     if (firstTsval === null) snd.pawsFirstTsval = seg.tsval;
     snd.pawsViolations++;
     snd.pawsLastFrame = seg.frame;
-    if (snd.pawsViolations > MAX_PER_DIRECTION || this.out === null) return;
     const f = seg.flags;
     const rst = (f & RST) !== 0;
     const pureAck = (f & (ACK | SYN | FIN | RST)) === ACK && seg.payloadLen === 0;
@@ -58,6 +57,8 @@ export class PawsDetector implements Detector {
     const disordered = pureAck && seg.seq === snd.nextSeq && seg.ack === snd.highAck && back <= DISORDERED_ACK_TICKS;
     const rfcDrop = !rst;
     const linuxDrop = !rst && back > PAWS_WINDOW && !disordered;
+    if (linuxDrop) snd.pawsLinuxDrops++;
+    if (snd.pawsViolations > MAX_PER_DIRECTION || this.out === null) return;
     const rate = clockRate(snd);
     const timeBack = back / rate.hz;
     const from = dir === 0 ? 'client' : 'server';
@@ -136,8 +137,9 @@ export class PawsDetector implements Detector {
         relatedConnectionId: null,
         frames: [snd.pawsLastFrame],
         host: dir === 0 ? c.clientIp : c.serverIp,
-        summary: `${more} more segment${more === 1 ? '' : 's'} from the ${from} of ${tupleText(c)} carried a timestamp older than TS.Recent after the ${MAX_PER_DIRECTION} listed one by one (${n} in all, the last in frame ${snd.pawsLastFrame}).`,
-        details: { direction: dir === 0 ? 'c2s' : 's2c', sender: from, violations: n, listed: MAX_PER_DIRECTION, more, last_frame: snd.pawsLastFrame },
+        summary: `${more} more segment${more === 1 ? '' : 's'} from the ${from} of ${tupleText(c)} carried a timestamp older than TS.Recent after the ${MAX_PER_DIRECTION} listed one by one (${n} in all, ${snd.pawsLinuxDrops} of them dropped by Linux; the last in frame ${snd.pawsLastFrame}).`,
+        // linux_drops counts all n violations, the listed ones included (the kernel's PAWSEstab for this direction)
+        details: { direction: dir === 0 ? 'c2s' : 's2c', sender: from, violations: n, listed: MAX_PER_DIRECTION, more, linux_drops: snd.pawsLinuxDrops, last_frame: snd.pawsLastFrame },
         wiresharkFilter: framesFilter([snd.pawsLastFrame]),
       });
     }

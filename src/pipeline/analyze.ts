@@ -84,7 +84,7 @@ export async function analyze(params: AnalyzeParams): Promise<AnalyzeResult> {
             if (m === 0 || (seg.flags & m) !== 0) segDetectors[i]!.onSegment!(seg, conn, dir);
           }
           if (wantPackets) {
-            store.writePacket(seg.frame, seg.tsSec, seg.tsNsec, seg.ts, conn.id, dir, flagLetters(seg.flags), seg.seq, seg.ack, seg.window, seg.payloadLen, seg.hasTs ? seg.tsval : null, seg.hasTs ? seg.tsecr : null);
+            store.writePacket(seg.frame, seg.tsSec, seg.tsNsec, seg.ts, conn.id, dir, flagLetters(seg.flags), seg.seq, seg.ack, seg.window, seg.payloadLen, seg.hasTs ? seg.tsval : null, seg.hasTs ? seg.tsecr : null, tracker.resent);
           }
         },
         onReuse(conn: Conn, prev: Conn): void {

@@ -134,8 +134,8 @@ export class StoreClient {
     this.connRows = 0;
   }
 
-  writePacket(frame: number, sec: number, nsec: number, ts: number, connId: number, dir: 0 | 1, flags: string, seq: number, ack: number, win: number, len: number, tsval: number | null, tsecr: number | null): void {
-    this.packets.push(frame, ts, nanos(sec, nsec), connId, dir === 0 ? 'c2s' : 's2c', flags, seq, ack, win, len, tsval, tsecr);
+  writePacket(frame: number, sec: number, nsec: number, ts: number, connId: number, dir: 0 | 1, flags: string, seq: number, ack: number, win: number, len: number, tsval: number | null, tsecr: number | null, resent: boolean): void {
+    this.packets.push(frame, ts, nanos(sec, nsec), connId, dir === 0 ? 'c2s' : 's2c', flags, seq, ack, win, len, tsval, tsecr, resent ? 1 : 0);
     if (++this.packetRows === PACKET_BATCH) this.flushPackets();
   }
 

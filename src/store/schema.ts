@@ -103,7 +103,7 @@ export const CONNECTIONS: Table = {
     col('server_pkts', 'INTEGER', 'packets server to client'),
     col('client_bytes', 'INTEGER', 'TCP payload bytes client to server (retransmissions included)'),
     col('server_bytes', 'INTEGER', 'TCP payload bytes server to client'),
-    col('client_retrans', 'INTEGER', 'client segments re-sending sequence space already seen (SYN and FIN included, keep-alives not)'),
+    col('client_retrans', 'INTEGER', 'client segments re-sending sequence space (SYN and FIN included): data the capture already showed, or data it skipped that comes later than a reordered segment would (a newer TSval, or half a handshake round trip after the skip: lost before the capture point). Not counted: keep-alives, and a segment sent before the one that skipped past it (reordered on the way)'),
     col('server_retrans', 'INTEGER', 'server retransmissions, same rule'),
     col('acked_unseen', 'INTEGER', "1 when one side acknowledged data the capture does not show from the other (Wireshark: \"ACKed segment that wasn't captured\"): the capture lost packets of this connection, and its counters are incomplete"),
     col('client_isn', 'INTEGER', "client's initial sequence number (raw), NULL without SYN"),
@@ -185,6 +185,7 @@ export const PACKETS: Table = {
     col('len', 'INTEGER', 'TCP payload length'),
     col('tsval', 'INTEGER', 'TSval or NULL'),
     col('tsecr', 'INTEGER', 'TSecr or NULL'),
+    col('retransmission', 'INTEGER', "1 when the segment is counted in its side's retransmissions (connections.client_retrans, server_retrans); Wireshark: tcp.analysis.retransmission"),
   ],
   indexes: ['CREATE INDEX IF NOT EXISTS packets_conn ON packets(connection_id)', 'CREATE INDEX IF NOT EXISTS packets_frame ON packets(capture_id, frame)'],
 };

@@ -5,7 +5,7 @@
 import { existsSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { CONN_ENUMS, enumCode, type Conn } from '../tracker/connection.js';
-import { VIEWS, CAPTURE_FILES, CLOCKS, CONNECTIONS, FINDINGS, PACKETS, TIME_WAIT_TIMELINE, insertSQL, schemaSQL, SCHEMA_VERSION } from './schema.js';
+import { TABLES, VIEWS, CAPTURE_FILES, CLOCKS, CONNECTIONS, FINDINGS, PACKETS, TIME_WAIT_TIMELINE, insertSQL, schemaSQL, SCHEMA_VERSION } from './schema.js';
 
 const indexName = (ix: string): string => /INDEX IF NOT EXISTS (\w+)/.exec(ix)![1]!;
 /** indexes built once after a bulk load into an empty store rather than row by row. Not
@@ -170,6 +170,7 @@ export class StoreWriter {
     // views hold no data: recreate them so that an older store gets the current definitions
     for (const v of VIEWS) this.db.exec(`DROP VIEW IF EXISTS ${v.name}`);
     this.db.exec(schemaSQL());
+    addMissingColumns(this.db);
     if (version === 0) this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
     this.insPacket = this.db.prepare(insertSQL(PACKETS));
     this.insFinding = this.db.prepare(insertSQL(FINDINGS, true));
@@ -305,6 +306,15 @@ export class StoreWriter {
   close(): void {
     this.rollback();
     this.db.close();
+  }
+}
+
+/** a store written by an earlier version lacks the columns added since: add them (NULL in the
+ *  rows already there), so that analyzing into it again works and its older captures stay */
+function addMissingColumns(db: Database.Database): void {
+  for (const t of TABLES) {
+    const have = new Set((db.prepare(`PRAGMA table_info(${t.name})`).all() as { name: string }[]).map((r) => r.name));
+    for (const c of t.columns) if (!have.has(c.name)) db.exec(`ALTER TABLE ${t.name} ADD COLUMN ${c.name} ${c.type}`);
   }
 }
 

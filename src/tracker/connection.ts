@@ -18,10 +18,10 @@ export const enum ZState {
 // 80 in-object fields was most of the heap and most of the GC's work. Conn and Side are thin
 // handles whose prototype accessors index into the pages; a page never moves, so a handle
 // keeps a direct reference to its page.
-const SIDE_F64 = ['isn', 'synTs', 'lastSynTs', 'prevSynTs', 'finTs', 'finAckedTs', 'rstTs', 'firstTsTime', 'lastTsTime', 'tsRecentTime', 'lastTs', 'bytes'] as const;
-const SIDE_I32 = ['pkts', 'retrans', 'synCount', 'finCount', 'rstCount', 'pawsViolations', 'mss', 'wscale', 'zstate', 'zprev', 'rxmitHist', 'zeroWin'] as const;
+const SIDE_F64 = ['isn', 'synTs', 'lastSynTs', 'prevSynTs', 'finTs', 'finAckedTs', 'rstTs', 'firstTsTime', 'lastTsTime', 'tsRecentTime', 'lastTs', 'bytes', 'nextSeqTs'] as const;
+const SIDE_I32 = ['pkts', 'retrans', 'synCount', 'finCount', 'rstCount', 'pawsViolations', 'mss', 'wscale', 'zstate', 'zprev', 'rxmitHist', 'zeroWin', 'pawsLinuxDrops'] as const;
 /** frames, and 32-bit sequence/timestamp values (read only after they were first set: no sentinel) */
-const SIDE_U32 = ['synFrame', 'finFrame', 'finAckedFrame', 'rstFrame', 'tsRecentFrame', 'lastFrame', 'nextSeq', 'highAck', 'finSeq', 'firstTsval', 'lastTsval', 'tsRecent', 'histLastSyn', 'histLastFin', 'histLastRst', 'pawsFirstTsval', 'pawsLastFrame'] as const;
+const SIDE_U32 = ['synFrame', 'finFrame', 'finAckedFrame', 'rstFrame', 'tsRecentFrame', 'lastFrame', 'nextSeq', 'highAck', 'finSeq', 'firstTsval', 'lastTsval', 'tsRecent', 'histLastSyn', 'histLastFin', 'histLastRst', 'pawsFirstTsval', 'pawsLastFrame', 'nextSeqTsval'] as const;
 const SIDE_BOOL = ['seqKnown', 'ackKnown', 'finAckedPeerFin', 'tsRecentValid', 'sackPermitted', 'synHasTs', 'tsSeen'] as const;
 
 /** `end` is the last packet's time; `latest` the newest of them (a file's clock can step back) */
@@ -157,6 +157,8 @@ export class Side {
   declare tsRecentFrame: number;
   declare tsRecentValid: boolean;
   declare pawsViolations: number;
+  /** of them, those Linux drops (PAWSEstab), counted past the listed ones too */
+  declare pawsLinuxDrops: number;
   /** TSval of the first PAWS violation and frame of the last (read with pawsViolations > 0) */
   declare pawsFirstTsval: number;
   declare pawsLastFrame: number;
@@ -176,6 +178,9 @@ export class Side {
 
   declare lastFrame: number;
   declare lastTs: number;
+  /** when nextSeq last moved forward, and that segment's TSval (tells a reordered segment from one sent again) */
+  declare nextSeqTs: number;
+  declare nextSeqTsval: number;
 
   // Zeek endpoint state (ZState) and history bookkeeping
   declare zstate: ZState;

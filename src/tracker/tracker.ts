@@ -86,6 +86,11 @@ export class Tracker {
     return this.live.length;
   }
 
+  /** the segment being handed to the sink was counted in its side's retransmissions */
+  get resent(): boolean {
+    return resent;
+  }
+
   push(seg: Segment): void {
     this.stats.segments++;
     const ts = seg.ts;
@@ -520,8 +525,12 @@ function scaledHist(c: Conn, dir: 0 | 1, count: number, code: number): void {
   if (t === count) letter(c, dir, code);
 }
 
+/** the last segment update() applied was counted as a retransmission */
+let resent = false;
+
 /** apply one segment to a connection (the hot path of the tracker) */
 function update(c: Conn, dir: 0 | 1, seg: Segment): void {
+  resent = false;
   const me = dir === 0 ? c.client : c.server;
   const peer = dir === 0 ? c.server : c.client;
   const f = seg.flags;
@@ -590,17 +599,27 @@ function update(c: Conn, dir: 0 | 1, seg: Segment): void {
   if (!me.seqKnown) {
     me.seqKnown = true;
     me.nextSeq = segEnd;
+    me.nextSeqTs = ts;
+    me.nextSeqTsval = seg.tsval;
   } else if (!rst) {
     if (seqAfter(segEnd, me.nextSeq)) {
       if (me.gaps !== null) fillGaps(me, seq, segEnd);
       // skipped sequence space: not in the capture (yet)
       if (seqAfter(seq, me.nextSeq)) addGap(me, me.nextSeq, seq);
       me.nextSeq = segEnd;
+      me.nextSeqTs = ts;
+      me.nextSeqTsval = seg.tsval;
     } else if (len > 0 || syn || fin) {
+      // data the capture skipped and now sees for the first time: reordered on the way, or sent
+      // again after being lost before the capture point. Zeek's history says T either way
+      const reordered = me.gaps !== null && len > 0 && !syn && !fin && inGap(me.gaps, seq, segEnd) && sentBefore(c, me, seg);
       if (me.gaps !== null) fillGaps(me, seq, segEnd);
       // re-sends sequence space already seen; a 1-byte probe just below nextSeq is a keep-alive
       const keepalive = len <= 1 && !syn && !fin && ((me.nextSeq - seq) >>> 0) === 1;
-      if (!keepalive) me.retrans++;
+      if (!keepalive && !reordered) {
+        me.retrans++;
+        resent = true;
+      }
       if (len > 0) scaledHist(c, dir, ++me.rxmitHist, L_T);
     }
   }
@@ -613,6 +632,8 @@ function update(c: Conn, dir: 0 | 1, seg: Segment): void {
       me.synTs = ts;
       me.synCount = 1;
       me.nextSeq = segEnd;
+      me.nextSeqTs = ts;
+      me.nextSeqTsval = seg.tsval;
       me.gaps = null;
       me.prevSynTs = me.lastSynTs;
       me.lastSynTs = ts;
@@ -774,6 +795,28 @@ function fillGaps(s: Side, seq: number, end: number): void {
     } else g.splice(k, 2);
   }
   if (g.length === 0) s.gaps = null;
+}
+
+/** [seq, end) lies wholly inside one skipped stretch: none of it was in the capture */
+function inGap(g: number[], seq: number, end: number): boolean {
+  for (let k = 0; k < g.length; k += 2) if (seqGE(seq, g[k]!) && seqGE(g[k + 1]!, end)) return true;
+  return false;
+}
+
+/** a segment filling a stretch the capture skipped was sent before the segment that skipped it
+ *  (reordered on the way), not after (sent again). Its TSval says so when the clock ticked in
+ *  between; otherwise its time does: a retransmission answers the peer's reaction to the gap, a
+ *  round trip after the skip wherever the capture is taken, and reordering takes less. Half the
+ *  handshake's round trip at the capture point is the line (Wireshark draws it at a whole one,
+ *  and calls a fast retransmission on a quick path out-of-order), 3 ms without a handshake */
+function sentBefore(c: Conn, me: Side, seg: Segment): boolean {
+  if (seg.hasTs && me.tsSeen) {
+    const d = (seg.tsval - me.nextSeqTsval) | 0;
+    if (d !== 0) return d < 0;
+  }
+  const syn = c.client.lastSynTs;
+  const window = c.handshakeAckTs !== 0 && syn !== 0 ? (c.handshakeAckTs - syn) / 2 : 0.003;
+  return seg.ts - me.nextSeqTs < window;
 }
 
 /** an acknowledgment reaching into a skipped stretch */
