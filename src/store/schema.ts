@@ -82,7 +82,7 @@ export const CONNECTIONS: Table = {
     col('duration', 'REAL', 'end_ts - start_ts, seconds'),
     col('orientation_guessed', 'INTEGER', '1 when no SYN was seen and client/server were guessed (SYN-ACK sender, else well-known or lower port)'),
     col('conn_state', 'TEXT', "Zeek conn.log conn_state: S0 S1 SF REJ S2 S3 RSTO RSTR RSTOS0 RSTRH SH SHR OTH"),
-    col('history', 'TEXT', 'Zeek conn.log history letters (client upper case, server lower case)'),
+    col('history', 'TEXT', 'Zeek conn.log history letters (client upper case, server lower case): S H A D F R T W G I Q ^, as Zeek sets them (G: an acknowledgment of data the capture lacks; no C: checksums are not verified)'),
     col('close_kind', 'TEXT', 'fin | simultaneous | rst | fin-rst | refused | half-close | open | unanswered'),
     col('active_closer', 'TEXT', "who sent the first FIN: 'client', 'server', 'both' (simultaneous close) or NULL"),
     col('time_wait_start', 'REAL', "when the active closer's TIME-WAIT began: its ACK of the peer's FIN (or the peer's FIN, see time_wait_estimated); NULL when a RST came before it got there"),

@@ -19,10 +19,10 @@ export const enum ZState {
 // handles whose prototype accessors index into the pages; a page never moves, so a handle
 // keeps a direct reference to its page.
 const SIDE_F64 = ['isn', 'synTs', 'lastSynTs', 'prevSynTs', 'finTs', 'finAckedTs', 'rstTs', 'firstTsTime', 'lastTsTime', 'tsRecentTime', 'lastTs', 'bytes', 'nextSeqTs'] as const;
-const SIDE_I32 = ['pkts', 'retrans', 'synCount', 'finCount', 'rstCount', 'pawsViolations', 'mss', 'wscale', 'zstate', 'zprev', 'rxmitHist', 'zeroWin', 'pawsLinuxDrops'] as const;
+const SIDE_I32 = ['pkts', 'retrans', 'synCount', 'finCount', 'rstCount', 'pawsViolations', 'mss', 'wscale', 'zstate', 'zprev', 'rxmitHist', 'zeroWin', 'pawsLinuxDrops', 'gapHist'] as const;
 /** frames, and 32-bit sequence/timestamp values (read only after they were first set: no sentinel) */
 const SIDE_U32 = ['synFrame', 'finFrame', 'finAckedFrame', 'rstFrame', 'tsRecentFrame', 'lastFrame', 'nextSeq', 'highAck', 'finSeq', 'firstTsval', 'lastTsval', 'tsRecent', 'histLastSyn', 'histLastFin', 'histLastRst', 'pawsFirstTsval', 'pawsLastFrame', 'nextSeqTsval'] as const;
-const SIDE_BOOL = ['seqKnown', 'ackKnown', 'finAckedPeerFin', 'tsRecentValid', 'sackPermitted', 'synHasTs', 'tsSeen'] as const;
+const SIDE_BOOL = ['seqKnown', 'ackKnown', 'finAckedPeerFin', 'tsRecentValid', 'sackPermitted', 'synHasTs', 'tsSeen', 'cutPending'] as const;
 
 /** `end` is the last packet's time; `latest` the newest of them (a file's clock can step back) */
 const CONN_F64 = ['startSec', 'start', 'endSec', 'end', 'latest', 'handshakeAckTs'] as const;
@@ -189,6 +189,10 @@ export class Side {
   declare histLastFin: number;
   declare histLastRst: number;
   declare rxmitHist: number;
+  /** acknowledgments of data the capture lacks (Zeek history G/g, scaled like T) */
+  declare gapHist: number;
+  /** data whose payload the snapshot length cut, not yet acknowledged (a content gap for Zeek) */
+  declare cutPending: boolean;
   declare zeroWin: number;
 
   setZ(s: ZState): void {

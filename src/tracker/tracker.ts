@@ -502,7 +502,7 @@ function belongsToPrev(cur: Side, old: Side, seg: Segment): boolean {
 const H_SYN = 1, H_ACK = 2, H_DATA = 4, H_FIN = 8, H_RST = 16, H_FINRST = 32, H_MULTI = 64;
 
 // letters as char codes: upper case for the client, | 0x20 makes the server's lower case
-const L_S = 83, L_H = 72, L_A = 65, L_D = 68, L_F = 70, L_R = 82, L_I = 73, L_Q = 81, L_T = 84, L_W = 87;
+const L_S = 83, L_H = 72, L_A = 65, L_D = 68, L_F = 70, L_R = 82, L_I = 73, L_Q = 81, L_T = 84, L_W = 87, L_G = 71;
 
 function letter(c: Conn, dir: 0 | 1, code: number): void {
   c.addHistory(dir === 0 ? code : code | 0x20);
@@ -551,6 +551,7 @@ function update(c: Conn, dir: 0 | 1, seg: Segment): void {
     fin && me.finFrame !== 0 && ((ts - me.lastTs < DUP_SECONDS && (!seg.hasTs || (me.tsSeen && seg.tsval === me.lastTsval))) || Math.abs(ts - me.finTs) < DUP_SECONDS);
   me.pkts++;
   me.bytes += len;
+  if (len > 0 && seg.truncated) me.cutPending = true;
   me.lastFrame = seg.frame;
   me.lastTs = ts;
   c.lastFrame = seg.frame;
@@ -650,6 +651,7 @@ function update(c: Conn, dir: 0 | 1, seg: Segment): void {
   }
 
   // --- ACK: FIN acknowledgments and the end of the handshake
+  let gapAcked = false;
   if (ack) {
     const a = seg.ack;
     if (!me.ackKnown || seqAfter(a, me.highAck)) {
@@ -657,7 +659,15 @@ function update(c: Conn, dir: 0 | 1, seg: Segment): void {
       me.ackKnown = true;
       // past everything the peer was seen to send, or into a stretch it skipped: a segment of the
       // peer's is not in the capture (Wireshark: "ACKed segment that wasn't captured")
-      if (peer.seqKnown && (seqAfter(a, peer.nextSeq) || (peer.gaps !== null && ackedGap(peer.gaps, a)))) c.ackedUnseen = true;
+      if (peer.seqKnown && (seqAfter(a, peer.nextSeq) || (peer.gaps !== null && ackedGap(peer.gaps, a)))) {
+        c.ackedUnseen = true;
+        gapAcked = true;
+      }
+      // payload that the snapshot length cut off is missing content for Zeek as well (not lost packets)
+      if (peer.cutPending) {
+        peer.cutPending = false;
+        gapAcked = true;
+      }
     }
     if (!rst && peer.finFrame !== 0 && peer.finAckedFrame === 0 && seqGE(a, (peer.finSeq + 1) >>> 0)) {
       peer.finAckedFrame = seg.frame;
@@ -712,6 +722,13 @@ function update(c: Conn, dir: 0 | 1, seg: Segment): void {
   }
 
   zeekState(c, me, peer, dir, f, len);
+  // Zeek's content gap (history G/g for the side whose data the capture lacks), judged after the
+  // state machine as Zeek does, and only while both sides are established or closed from there
+  if (gapAcked && zClean(peer) && zClean(me)) scaledHist(c, dir === 0 ? 1 : 0, ++peer.gapHist, L_G);
+}
+
+function zClean(s: Side): boolean {
+  return s.zstate === ZState.Established || (s.zstate === ZState.Closed && s.zprev === ZState.Established);
 }
 
 /** Zeek's endpoint state machine (TCP_Analyzer::UpdateStateMachine), enough for conn_state */
