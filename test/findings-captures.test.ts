@@ -104,6 +104,10 @@ describe('findings on captures/findings', () => {
           for (const k of ['tsval', 'ts_recent', 'direction'] as const) if (k in e.facts) expect(f!.details[k], k).toEqual(e.facts[k]);
           // the forged segment is 1000 s old in a 2 s connection, but TS.Recent is right: the segment is the stray one
           expect(f!.details.ts_recent_ahead, 'ts_recent_ahead').toBe(false);
+          // how each came: the delayed original after its retransmission and the late duplicate are copies of data
+          // the server had; the forged one is older than the connection
+          const arrival: Record<string, string> = { 'delayed original': 'duplicate', 'late duplicate': 'duplicate', 'forged old TSval (scapy)': 'stray' };
+          if (typeof e.facts.what === 'string') expect(f!.details.arrival, String(e.facts.what)).toBe(arrival[e.facts.what]);
           expect(f!.summary).toMatch(/^A segment of 1000 bytes from the client of /);
           // the sender is Linux (1000 Hz): the time back follows, even measured past an old segment
           if ('behind_s_at_1000Hz' in e.facts) {

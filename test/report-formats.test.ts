@@ -153,6 +153,9 @@ const CASES: { capture: string; present: string[]; absent: string[] }[] = [
   { capture: 'findings/reuse-refused.pcap', present: ['keepalive-pooling', 'keep-timestamps'], absent: ['never-tw-recycle', 'no-linger-zero', 'check-listener'] },
   { capture: 'findings/lost-last-ack-reuse.pcap', present: ['client-port-reuse', 'let-server-close', 'keepalive-pooling'], absent: ['never-tw-recycle', 'check-listener'] },
   { capture: 'findings/reuse-server-tw.pcap', present: ['keepalive-pooling'], absent: ['client-port-reuse', 'never-tw-recycle'] },
+  // PAWS violations: a forged segment (stray) calls for the timestamp advice; reordering on the path for its own
+  { capture: 'findings/paws-delayed.pcapng', present: ['never-tw-recycle'], absent: ['path-reordering', 'keepalive-pooling'] },
+  { capture: 'findings/retrans-loss.pcap', present: ['path-reordering'], absent: ['never-tw-recycle', 'keepalive-pooling'] },
   { capture: 'teardown/server-closes-first.pcap', present: [], absent: RECOMMENDATIONS.map((r) => r.id) },
 ];
 

@@ -104,6 +104,11 @@ describe('retrans-loss: lost and reordered data segments, frame by frame', () =>
     const violations = more ? (more.details.violations as number) : listed.length;
     expect(violations).toBe(originals.size);
     for (const f of listed) expect(originals.has(f.frames[f.frames.length - 1]!), `frame ${f.frames}`).toBe(true);
+    // each one carries data the server did not have yet: overtaken on the way
+    for (const f of listed) {
+      expect(f.details.arrival).toBe('reordered');
+      expect(f.summary).toMatch(/newer segments overtook it on the way \(reordering\)/);
+    }
     const drops = more ? (more.details.linux_drops as number) : listed.filter((f) => f.details.linux_drop).length;
     expect(drops).toBe(spec.check.server_TcpExtPAWSEstab);
     expect(drops).toBeGreaterThan(0);

@@ -8,6 +8,7 @@
 
 import { ACK, FIN, RST, SYN, type Segment } from '../decode/segment.js';
 import type { Conn, Side } from '../tracker/connection.js';
+import { segmentResent } from '../tracker/tracker.js';
 import { seqDiff } from '../tracker/seq.js';
 import type { Detector, FindingSink } from './types.js';
 import { frameList, framesFilter, RATES, round, secs, tupleText } from './util.js';
@@ -68,6 +69,9 @@ export class PawsDetector implements Detector {
     // and every later segment fails until the clock catches up
     const age = seg.ts - c.start;
     const recentAhead = timeBack > age + 1 && firstTsval !== null && seqDiff(seg.tsval, firstTsval) > 0;
+    // how the old segment came to be here: older than the connection (and TS.Recent is right), or a
+    // data segment whose data is new here (sent before segments that overtook it), or a copy
+    const arrival = recentAhead ? null : timeBack > age + 1 ? 'stray' : seg.payloadLen === 0 ? null : segmentResent() ? 'duplicate' : 'reordered';
     const frames = frameList(snd.tsRecentFrame, seg.frame);
     const details = {
       direction: dir === 0 ? 'c2s' : 's2c',
@@ -90,6 +94,7 @@ export class PawsDetector implements Detector {
       rfc7323_drop: rfcDrop,
       linux_drop: linuxDrop,
       ts_recent_ahead: recentAhead,
+      arrival,
       nth: snd.pawsViolations,
     };
     // (an article that fits: 'An ACK', and a byte count read aloud can start with a vowel)
@@ -110,10 +115,16 @@ export class PawsDetector implements Detector {
       frames,
       host: dir === 0 ? c.clientIp : c.serverIp,
       summary:
-        `${kindText} from the ${from} of ${tupleText(c)} carries a timestamp ${back} ticks (about ${secs(timeBack)}) older than one the ${dir === 0 ? 'server' : 'client'} already saw: RFC 7323 ${rfcDrop ? 'says drop it' : 'exempts it'}; ${verdict}.` +
+        `${kindText} from the ${from} of ${tupleText(c)} carries a timestamp ${back} tick${back === 1 ? '' : 's'} (about ${secs(timeBack)}) older than one the ${dir === 0 ? 'server' : 'client'} already saw: RFC 7323 ${rfcDrop ? 'says drop it' : 'exempts it'}; ${verdict}.` +
         (recentAhead
           ? ` The connection is only ${secs(age)} old and the ${from}'s clock moves on: TS.Recent, from frame ${snd.tsRecentFrame}, is ahead of that clock (a timestamp from another host or rewritten on the way), so its segments keep failing until the clock catches up.`
-          : ''),
+          : arrival === 'stray'
+            ? ` It is ${secs(timeBack)} behind in a connection ${secs(age)} old: a stray segment of an earlier connection on this 4-tuple, or a forged one.`
+            : arrival === 'reordered'
+              ? ` Its data was not here yet: newer segments overtook it on the way (reordering)${linuxDrop ? ", and the drop makes the sender send it again" : ''}.`
+              : arrival === 'duplicate'
+                ? ` Its data was already here: a duplicate, or a copy that came late${linuxDrop ? '; the drop costs nothing' : ''}.`
+                : ''),
       details,
       wiresharkFilter: framesFilter(frames),
     });

@@ -9,7 +9,7 @@ import { CaptureError } from '../reader/types.js';
 import { PacketDecoder } from '../decode/index.js';
 import { Segment } from '../decode/segment.js';
 import { flagLetters } from '../decode/format.js';
-import { Tracker } from '../tracker/tracker.js';
+import { Tracker, segmentResent } from '../tracker/tracker.js';
 import type { Conn } from '../tracker/connection.js';
 import { StoreClient } from '../store/client.js';
 import type { AnalysisOptions, Detector, FindingSink } from '../detect/types.js';
@@ -84,7 +84,7 @@ export async function analyze(params: AnalyzeParams): Promise<AnalyzeResult> {
             if (m === 0 || (seg.flags & m) !== 0) segDetectors[i]!.onSegment!(seg, conn, dir);
           }
           if (wantPackets) {
-            store.writePacket(seg.frame, seg.tsSec, seg.tsNsec, seg.ts, conn.id, dir, flagLetters(seg.flags), seg.seq, seg.ack, seg.window, seg.payloadLen, seg.hasTs ? seg.tsval : null, seg.hasTs ? seg.tsecr : null, tracker.resent);
+            store.writePacket(seg.frame, seg.tsSec, seg.tsNsec, seg.ts, conn.id, dir, flagLetters(seg.flags), seg.seq, seg.ack, seg.window, seg.payloadLen, seg.hasTs ? seg.tsval : null, seg.hasTs ? seg.tsecr : null, segmentResent());
           }
         },
         onReuse(conn: Conn, prev: Conn): void {

@@ -19,7 +19,7 @@ export const KIND_INFO: Record<string, KindInfo> = {
   'paws-violation': {
     title: 'Old timestamp (PAWS)',
     meaning: 'a segment carried a TCP timestamp older than one the receiver had already seen, so the receiver may throw it away',
-    fields: ['direction', 'tsval', 'ts_recent', 'ticks_back', 'time_back', 'clock_hz', 'rst_exempt', 'disordered_ack', 'rfc7323_drop', 'linux_drop', 'ts_recent_ahead', 'more'],
+    fields: ['direction', 'tsval', 'ts_recent', 'ticks_back', 'time_back', 'arrival', 'clock_hz', 'rst_exempt', 'disordered_ack', 'rfc7323_drop', 'linux_drop', 'ts_recent_ahead', 'more'],
   },
   'nat-clock-collision': {
     title: 'Several hosts behind one address (NAT)',
@@ -148,10 +148,22 @@ export const RECOMMENDATIONS: RecDef[] = [
     id: 'never-tw-recycle',
     title: 'Never enable tcp_tw_recycle (and do not copy tuning guides that do)',
     kinds: ['nat-clock-collision', 'paws-violation'],
+    // not for old timestamps that reordering or copies on the path explain
+    when: (fs) => fs.some((f) => f.kind === 'nat-clock-collision' || (f.kind === 'paws-violation' && !('violations' in f.details) && f.details.arrival !== 'reordered' && f.details.arrival !== 'duplicate')),
     text:
       'net.ipv4.tcp_tw_recycle made Linux drop SYNs whose timestamp was older than the last one seen from the same address. Behind a NAT several machines share an address, each with its own timestamp clock, so their connections were dropped at random. ' +
       'The option was removed in Linux 4.12; on older kernels make sure it is 0. Do not strip or rewrite TCP timestamps in a middlebox either.',
     commands: ['sysctl net.ipv4.tcp_tw_recycle    # must be 0, or absent (Linux >= 4.12)'],
+  },
+  {
+    id: 'path-reordering',
+    title: 'Find what reorders the packets',
+    kinds: ['paws-violation'],
+    when: (fs) => fs.some((f) => f.kind === 'paws-violation' && f.details.arrival === 'reordered' && f.details.linux_drop === true),
+    text:
+      'Segments that newer ones overtook on the way carry older timestamps, and Linux drops those more than one tick behind TS.Recent: the receiver throws away data it does not have yet, and the sender has to send it again (its D-SACKs then show the copies). ' +
+      'Reordering by a few milliseconds comes from the path: packets of one flow spread over parallel links (ECMP or link aggregation without per-flow hashing), a middlebox or user-space program that holds some of them, or receive queues that split one flow.',
+    commands: ['nstat -az TcpExtPAWSEstab TcpExtTCPDSACKRecv TcpExtTCPSACKReorder    # PAWS drops on the receiver; D-SACKs and reordering seen by the sender'],
   },
   {
     id: 'no-linger-zero',

@@ -86,11 +86,6 @@ export class Tracker {
     return this.live.length;
   }
 
-  /** the segment being handed to the sink was counted in its side's retransmissions */
-  get resent(): boolean {
-    return resent;
-  }
-
   push(seg: Segment): void {
     this.stats.segments++;
     const ts = seg.ts;
@@ -527,6 +522,12 @@ function scaledHist(c: Conn, dir: 0 | 1, count: number, code: number): void {
 
 /** the last segment update() applied was counted as a retransmission */
 let resent = false;
+
+/** the segment the tracker is handing to its sink was counted in its side's retransmissions
+ *  (its data, SYN or FIN was already in the capture, or comes late enough to be sent again) */
+export function segmentResent(): boolean {
+  return resent;
+}
 
 /** apply one segment to a connection (the hot path of the tracker) */
 function update(c: Conn, dir: 0 | 1, seg: Segment): void {
