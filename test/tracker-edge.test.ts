@@ -242,3 +242,18 @@ describe('a stray TSval far ahead', () => {
     expect(more[0]!.d.more).toBe((more[0]!.d.violations as number) - 20);
   });
 });
+
+const invalidNano = path.join(corpusDir, 'tcpdump__timestamp_invalid_nano.pcap');
+describe.skipIf(!existsSync(invalidNano))('a handshake whose ACK is stamped before its SYN', () => {
+  it('has no handshake RTT rather than a negative one (public capture with invalid nanosecond fields)', () => {
+    const d = analyze(invalidNano);
+    const rows = d.prepare('SELECT handshake_rtt, start_ts, end_ts, client_isn, server_isn FROM connections').all() as { handshake_rtt: number | null; start_ts: number; end_ts: number; client_isn: number | null; server_isn: number | null }[];
+    d.close();
+    expect(rows.length).toBe(1);
+    // the full handshake is there (SYN, SYN-ACK, ACK), but the ACK's time (frame 3) lies 2.1 s before the SYN's
+    expect(rows[0]!.client_isn).not.toBeNull();
+    expect(rows[0]!.server_isn).not.toBeNull();
+    expect(rows[0]!.end_ts).toBeLessThan(rows[0]!.start_ts);
+    expect(rows[0]!.handshake_rtt).toBeNull();
+  });
+});

@@ -485,7 +485,8 @@ export function deriveEnd(c: Conn, now: number, timeWait: number, reason: EndRea
   c.timeWaitEstimated = first !== Infinity && estimated;
 
   // handshake RTT at the capture point: last SYN transmission to the client's ACK of the SYN-ACK
-  if (c.handshakeAckTs !== 0 && cl.lastSynTs !== 0) c.handshakeRtt = c.handshakeAckTs - cl.lastSynTs;
+  // (a clock that stepped back between them leaves no round trip to measure)
+  if (c.handshakeAckTs !== 0 && cl.lastSynTs !== 0 && c.handshakeAckTs >= cl.lastSynTs) c.handshakeRtt = c.handshakeAckTs - cl.lastSynTs;
 
   c.connState = zeekConnState(c);
   c.clientState = sideState(c, 0, now);
