@@ -602,7 +602,7 @@ function update(c: Conn, dir: 0 | 1, seg: Segment): void {
     me.seqKnown = true;
     me.nextSeq = segEnd;
     me.nextSeqTs = ts;
-    me.nextSeqTsval = seg.tsval;
+    if (seg.hasTs) me.nextSeqTsval = seg.tsval;
   } else if (!rst) {
     if (seqAfter(segEnd, me.nextSeq)) {
       if (me.gaps !== null) fillGaps(me, seq, segEnd);
@@ -610,7 +610,7 @@ function update(c: Conn, dir: 0 | 1, seg: Segment): void {
       if (seqAfter(seq, me.nextSeq)) addGap(me, me.nextSeq, seq);
       me.nextSeq = segEnd;
       me.nextSeqTs = ts;
-      me.nextSeqTsval = seg.tsval;
+      if (seg.hasTs) me.nextSeqTsval = seg.tsval;
     } else if (len > 0 || syn || fin) {
       // data the capture skipped and now sees for the first time: reordered on the way, or sent
       // again after being lost before the capture point. Zeek's history says T either way
@@ -635,7 +635,7 @@ function update(c: Conn, dir: 0 | 1, seg: Segment): void {
       me.synCount = 1;
       me.nextSeq = segEnd;
       me.nextSeqTs = ts;
-      me.nextSeqTsval = seg.tsval;
+      if (seg.hasTs) me.nextSeqTsval = seg.tsval;
       me.gaps = null;
       me.prevSynTs = me.lastSynTs;
       me.lastSynTs = ts;
