@@ -71,10 +71,11 @@ describe('analyze and query on bad input', () => {
     expect(tw('analyze', path.join(repoRoot, 'captures/teardown/mixed.pcap'), '--db', db, '-q').code).toBe(0);
     const bad = tw('query', db, 'SELEC * FROM connections');
     expect(bad.code).toBe(2);
-    expect(oneLine(bad.stderr)).toMatch(/SQL error: near "SELEC"/);
+    // the line names the store it applies to
+    expect(oneLine(bad.stderr)).toBe(`twscope: ${db}: SQL error: near "SELEC": syntax error`);
     const write = tw('query', db, 'DELETE FROM connections');
     expect(write.code).toBe(2);
-    expect(oneLine(write.stderr)).toMatch(/read-only/);
+    expect(oneLine(write.stderr)).toMatch(new RegExp(`^twscope: ${db.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: the store is opened read-only`));
     expect(tw('query', db, 'SELECT count(*) AS n FROM connections', '--format', 'csv').stdout).toBe('n\n20\n');
     const missing = tw('query', path.join(tmp, 'none.db'), 'SELECT 1');
     expect(missing.code).toBe(2);

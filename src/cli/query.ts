@@ -36,15 +36,15 @@ Examples:
         try {
           stmt = db.prepare(sql);
         } catch (err) {
-          throw new UserError(`SQL error: ${(err as Error).message}`);
+          throw new UserError(`${dbPath}: SQL error: ${(err as Error).message}`);
         }
-        if (!stmt.reader) throw new UserError('the store is opened read-only: only statements that return rows (SELECT, PRAGMA, WITH ...) are allowed');
+        if (!stmt.reader) throw new UserError(`${dbPath}: the store is opened read-only: only statements that return rows (SELECT, PRAGMA, WITH ...) are allowed`);
         const cols = stmt.columns().map((c) => c.name);
         try {
           await printRows(stmt, cols, o.format);
         } catch (err) {
           if (err instanceof UserError) throw err;
-          throw new UserError(`SQL error: ${(err as Error).message}`);
+          throw new UserError(`${dbPath}: SQL error: ${(err as Error).message}`);
         }
       } finally {
         db.close();
