@@ -19,6 +19,8 @@ const PAWS_24DAYS = 24 * 24 * 3600;
 const DISORDERED_ACK_TICKS = 205;
 /** at most this many findings per connection direction; the rest are counted in one more at the connection's end */
 const MAX_PER_DIRECTION = 20;
+/** RFC 9293's maximum segment lifetime (s): a segment further behind was not reordered in flight */
+const MSL = 120;
 
 export class PawsDetector implements Detector {
   private out: FindingSink | null = null;
@@ -69,9 +71,11 @@ export class PawsDetector implements Detector {
     // and every later segment fails until the clock catches up
     const age = seg.ts - c.start;
     const recentAhead = timeBack > age + 1 && firstTsval !== null && seqDiff(seg.tsval, firstTsval) > 0;
-    // how the old segment came to be here: older than the connection (and TS.Recent is right), or a
-    // data segment whose data is new here (sent before segments that overtook it), or a copy
-    const arrival = recentAhead ? null : timeBack > age + 1 ? 'stray' : seg.payloadLen === 0 ? null : segmentResent() ? 'duplicate' : 'reordered';
+    // how the old segment came to be here: older than the connection (and TS.Recent is right; only
+    // known when its SYN is in the capture), or a data segment whose data is new here (sent before
+    // segments that overtook it), or a copy
+    const olderThanConn = timeBack > age + 1 && c.client.isn !== -1;
+    const arrival = recentAhead ? null : olderThanConn || timeBack > MSL ? 'stray' : seg.payloadLen === 0 ? null : segmentResent() ? 'duplicate' : 'reordered';
     const frames = frameList(snd.tsRecentFrame, seg.frame);
     const details = {
       direction: dir === 0 ? 'c2s' : 's2c',
@@ -119,7 +123,7 @@ export class PawsDetector implements Detector {
         (recentAhead
           ? ` The connection is only ${secs(age)} old and the ${from}'s clock moves on: TS.Recent, from frame ${snd.tsRecentFrame}, is ahead of that clock (a timestamp from another host or rewritten on the way), so its segments keep failing until the clock catches up.`
           : arrival === 'stray'
-            ? ` It is ${secs(timeBack)} behind in a connection ${secs(age)} old: a stray segment of an earlier connection on this 4-tuple, or a forged one.`
+            ? ` It is ${secs(timeBack)} behind ${olderThanConn ? `in a connection ${secs(age)} old` : 'TS.Recent, longer than a segment lives in the network'}: a stray segment of an earlier connection on this 4-tuple, or a forged one.`
             : arrival === 'reordered'
               ? ` Its data was not here yet: newer segments overtook it on the way (reordering)${linuxDrop ? ", and the drop makes the sender send it again" : ''}.`
               : arrival === 'duplicate'
