@@ -100,6 +100,21 @@ describe.skipIf(!existsSync(sllOversized))('PAWS on an ACK', () => {
     expect(rows.filter((r) => !/^\d+ more segments? from /.test(r.summary)).every((r) => /^(An ACK|A segment of \d+ bytes|A reset) from the /.test(r.summary))).toBe(true);
   });
 
+  it('caught mid-stream (no SYN): a stray only beyond the maximum segment lifetime, never "older than its connection"', () => {
+    const d = analyze(sllOversized);
+    const rows = (d.prepare("SELECT summary, details FROM findings WHERE kind = 'paws-violation'").all() as { summary: string; details: string }[]).map((r) => ({ s: r.summary, d: JSON.parse(r.details) as Record<string, unknown> }));
+    const [conn] = d.prepare('SELECT client_isn FROM connections').all() as { client_isn: number | null }[];
+    d.close();
+    expect(conn!.client_isn).toBeNull();
+    const stray = rows.filter((r) => r.d.arrival === 'stray');
+    expect(stray.length).toBeGreaterThan(0);
+    for (const r of stray) {
+      expect(r.d.time_back as number).toBeGreaterThan(120);
+      expect(r.s).toMatch(/behind TS\.Recent, longer than a segment lives in the network: a stray segment/);
+    }
+    expect(rows.some((r) => / in a connection [\d.]+ \w+ old/.test(r.s))).toBe(false);
+  });
+
   // frame 6, the server's first timestamp, is 67,000 s ahead of its clock: every later server
   // segment is 'older' than TS.Recent although the server's clock moves on normally
   it('says when TS.Recent itself is ahead of the sender clock, and counts the violations past the 20 listed', () => {
