@@ -110,6 +110,10 @@ describe('README cookbook', () => {
     const fin = JSON.parse(twscope(['query', db, q(/FIN have to be sent again/), '--format', 'json']).stdout) as { server_fin_count: number }[];
     expect(fin.length).toBe(1);
     expect(fin[0]!.server_fin_count).toBeGreaterThan(1);
+    const loss = analyzeInto(dir, 'findings/retrans-loss.pcap');
+    const resent = JSON.parse(twscope(['query', loss, q(/send data again/), '--format', 'json']).stdout) as { client_retrans: number; acked_unseen: number }[];
+    const truth = (JSON.parse(fs.readFileSync(path.join(repoRoot, 'captures/findings/retrans-loss.json'), 'utf8')) as { check: { client_TcpRetransSegs: number } }).check;
+    expect(resent.map((r) => r.client_retrans)).toEqual([truth.client_TcpRetransSegs]);
     const nat = analyzeInto(dir, 'findings/nat-hosts.pcap');
     const hosts = JSON.parse(twscope(['query', nat, q(/several hosts hiding/), '--format', 'json']).stdout) as { hosts: number }[];
     expect(hosts.map((h) => h.hosts)).toEqual([3]);
