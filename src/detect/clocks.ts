@@ -126,8 +126,6 @@ const LIVE = 2;
 /** most clocks stay on one connection: the lists are allocated at the second one */
 interface More {
   ids: number[];
-  /** distinct 4-tuples (allocated at the second distinct one) */
-  tuples: Set<number> | null;
   ports: number[] | null;
   synFrames: number[] | null;
 }
@@ -568,10 +566,10 @@ export class ClockDetector implements Detector {
       }
       if (start < f[fo + FIRST]!) f[fo + FIRST] = start;
       if (end > f[fo + LAST]!) f[fo + LAST] = end;
-      const m = (this.more[k] ??= { ids: [i[io + ID0]!], tuples: null, ports: null, synFrames: null });
-      if ((tuple | 0) !== i[io + TUPLE0] && m.tuples === null) m.tuples = new Set([i[io + TUPLE0]! >>> 0]);
-      if (m.tuples !== null && m.tuples.size < MAX_IDS) m.tuples.add(tuple);
-      if (m.tuples !== null && m.tuples.size >= 2 && (i[io + FLAGS]! & MULTI) === 0) {
+      const m = (this.more[k] ??= { ids: [i[io + ID0]!], ports: null, synFrames: null });
+      // a second distinct 4-tuple is all MULTI needs: no set of them (a host clock, such as a
+      // Windows host's single clock, on a busy pair collected up to 100,000)
+      if ((tuple | 0) !== i[io + TUPLE0] && (i[io + FLAGS]! & MULTI) === 0) {
         i[io + FLAGS]! |= MULTI;
         p.multi.push(k);
         if (p.multi.length > MAX_SCAN) {
