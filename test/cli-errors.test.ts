@@ -1,21 +1,19 @@
 // Bad input on analyze and query: one line on stderr naming what is wrong, exit code 2, no stack
 // trace; a damaged capture is analyzed up to the damage and the damage is recorded.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
+import { twscope, type CliResult } from './helpers/cli.ts';
 import { corpusDir, hasCorpus, repoRoot } from './helpers/env.ts';
 import { generateCapture } from '../src/bench/gen.ts';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'twscope-cli-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-function tw(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [path.join(repoRoot, 'bin/twscope.js'), ...args], { encoding: 'utf8' });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const tw = (...args: string[]): CliResult => twscope(args);
 
 function oneLine(stderr: string): string {
   const lines = stderr.trim().split('\n');

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { analyzeInto, storedFindings } from './helpers/cli.ts';
+import { analyzeInto, storedFindings, type StoredFinding } from './helpers/cli.ts';
 import { repoRoot } from './helpers/env.ts';
 
 interface Expect {
@@ -19,22 +19,14 @@ interface Spec {
   none?: string[];
   twscope_args?: string[];
 }
-interface Row {
-  kind: string;
-  severity: string;
-  frames: number[];
-  details: Record<string, unknown>;
-  summary: string;
-  wireshark_filter: string;
-}
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'twscope-findings-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const dir = path.join(repoRoot, 'captures/findings');
 const specs = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.json')).sort() : [];
 
-function findingsOf(spec: Spec): Row[] {
-  return storedFindings(analyzeInto(tmp, path.join(dir, spec.capture), spec.twscope_args ?? [])) as Row[];
+function findingsOf(spec: Spec): StoredFinding[] {
+  return storedFindings(analyzeInto(tmp, path.join(dir, spec.capture), spec.twscope_args ?? []));
 }
 
 /** the reuse facts the scenario states, compared with the finding's details */

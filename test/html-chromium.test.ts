@@ -5,7 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it, afterAll, beforeAll } from 'vitest';
 import type { Browser } from 'playwright-core';
-import { analyzeInto, capture, query, tmpDir, twscope } from './report-helpers.js';
+import { analyzeInto, query, twscope } from './helpers/cli.ts';
+import { capture, tmpDir } from './helpers/env.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const hasChromium = fs.existsSync(CHROMIUM);
@@ -45,7 +46,7 @@ describe.skipIf(!hasChromium)('HTML report in headless Chromium', () => {
 
   for (const rel of CASES) {
     it(rel, async () => {
-      const db = analyzeInto(dir, rel);
+      const db = analyzeInto(dir, capture(rel));
       const html = path.join(dir, path.basename(rel) + '.html');
       const r = twscope(['report', db, '-o', html, '-q']);
       expect(r.code, r.stderr).toBe(0);

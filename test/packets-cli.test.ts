@@ -57,8 +57,8 @@ describe.skipIf(!built)('twscope packets', () => {
 
   it('reads standard input, plain and gzip', () => {
     const a = twscope(['packets', '--format', 'tsv', lo]);
-    const b = twscope(['packets', '--format', 'tsv', '-'], readFileSync(lo));
-    const c = twscope(['packets', '--format', 'tsv', '-'], readFileSync(path.join(formatsDir, 'lo-eth.pcap.gz')));
+    const b = twscope(['packets', '--format', 'tsv', '-'], { input: readFileSync(lo) });
+    const c = twscope(['packets', '--format', 'tsv', '-'], { input: readFileSync(path.join(formatsDir, 'lo-eth.pcap.gz')) });
     expect(b.code).toBe(0);
     expect(b.stdout).toBe(a.stdout);
     expect(c.stdout).toBe(a.stdout);

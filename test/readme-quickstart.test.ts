@@ -4,8 +4,8 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { repoRoot } from './helpers/env.js';
-import { analyzeInto, tmpDir, twscope } from './report-helpers.js';
+import { capture, repoRoot, tmpDir } from './helpers/env.ts';
+import { analyzeInto, twscope } from './helpers/cli.ts';
 
 const readme = fs.readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
 
@@ -89,7 +89,7 @@ describe('README cookbook', () => {
 
   for (const cap of stores) {
     it(`every query runs with twscope query on a store from ${cap}`, () => {
-      const db = analyzeInto(dir, cap);
+      const db = analyzeInto(dir, capture(cap));
       let rowsSeen = 0;
       for (const q of queries) {
         const r = twscope(['query', db, q.sql, '--format', 'json']);
@@ -103,21 +103,21 @@ describe('README cookbook', () => {
   }
 
   it('the queries answer with the facts of the captures', () => {
-    const db = analyzeInto(dir, 'findings/lost-last-ack-reuse.pcap');
+    const db = analyzeInto(dir, capture('findings/lost-last-ack-reuse.pcap'));
     const q = (title: RegExp): string => queries.find((x) => title.test(x.title))!.sql;
     const reuse = JSON.parse(twscope(['query', db, q(/reused during TIME-WAIT/), '--format', 'json']).stdout) as { holder: string; outcome: string }[];
     expect(reuse.length).toBe(1);
     const fin = JSON.parse(twscope(['query', db, q(/FIN have to be sent again/), '--format', 'json']).stdout) as { server_fin_count: number }[];
     expect(fin.length).toBe(1);
     expect(fin[0]!.server_fin_count).toBeGreaterThan(1);
-    const loss = analyzeInto(dir, 'findings/retrans-loss.pcap');
+    const loss = analyzeInto(dir, capture('findings/retrans-loss.pcap'));
     const resent = JSON.parse(twscope(['query', loss, q(/send data again/), '--format', 'json']).stdout) as { client_retrans: number; acked_unseen: number }[];
     const truth = (JSON.parse(fs.readFileSync(path.join(repoRoot, 'captures/findings/retrans-loss.json'), 'utf8')) as { check: { client_TcpRetransSegs: number } }).check;
     expect(resent.map((r) => r.client_retrans)).toEqual([truth.client_TcpRetransSegs]);
-    const nat = analyzeInto(dir, 'findings/nat-hosts.pcap');
+    const nat = analyzeInto(dir, capture('findings/nat-hosts.pcap'));
     const hosts = JSON.parse(twscope(['query', nat, q(/several hosts hiding/), '--format', 'json']).stdout) as { hosts: number }[];
     expect(hosts.map((h) => h.hosts)).toEqual([3]);
-    const syns = analyzeInto(dir, 'findings/syn-drops.pcap');
+    const syns = analyzeInto(dir, capture('findings/syn-drops.pcap'));
     const again = JSON.parse(twscope(['query', syns, q(/send their SYN again/), '--format', 'json']).stdout) as { server: string; attempts: number; syn_sent_again: number; never_answered: number }[];
     expect(again.map((r) => [r.server.split(':')[1], r.attempts, r.syn_sent_again, r.never_answered])).toEqual([
       ['8080', 6, 3, 0],

@@ -2,7 +2,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it, beforeAll } from 'vitest';
-import { analyzeInto, capture, tmpDir, twscope } from './report-helpers.js';
+import { analyzeInto, twscope } from './helpers/cli.ts';
+import { capture, tmpDir } from './helpers/env.ts';
 
 const dir = tmpDir('twscope-report-cli-');
 const cap = 'findings/reuse-refused.pcap';
@@ -10,7 +11,7 @@ const cap = 'findings/reuse-refused.pcap';
 describe.skipIf(!fs.existsSync(capture(cap)))('report command', () => {
   let db = '';
   beforeAll(() => {
-    db = analyzeInto(dir, cap);
+    db = analyzeInto(dir, capture(cap));
   });
 
   it('writes Markdown to stdout by default', () => {

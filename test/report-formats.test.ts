@@ -3,10 +3,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it, beforeAll } from 'vitest';
-import { analyzeInto, capture, query, tmpDir, twscope } from './report-helpers.js';
+import { analyzeInto, query, twscope } from './helpers/cli.ts';
+import { capture, tmpDir } from './helpers/env.ts';
 import { RECOMMENDATIONS } from '../src/report/kinds.js';
 
-const dir = tmpDir();
+const dir = tmpDir('twscope-report-');
 const have = (rel: string): boolean => fs.existsSync(capture(rel));
 
 interface FRow {
@@ -29,8 +30,8 @@ describe.skipIf(!have('findings/reuse-refused.pcap') || !have('teardown/server-c
   let reuseDb = '';
   let cleanDb = '';
   beforeAll(() => {
-    reuseDb = analyzeInto(dir, 'findings/reuse-refused.pcap');
-    cleanDb = analyzeInto(dir, 'teardown/server-closes-first.pcap');
+    reuseDb = analyzeInto(dir, capture('findings/reuse-refused.pcap'));
+    cleanDb = analyzeInto(dir, capture('teardown/server-closes-first.pcap'));
   });
 
   it('Markdown: verdict first, findings table, frames and filters from the store, recommendations for the finding', () => {
@@ -126,7 +127,7 @@ describe.skipIf(!have('findings/reuse-refused.pcap') || !have('teardown/server-c
 
 describe.skipIf(!have('findings/nat-kernel-default.pcap'))('finding details', () => {
   it('ts-per-connection: dated within the capture; an empty list reads "none" and a flag "yes" or "no", in Markdown and HTML', () => {
-    const db = analyzeInto(dir, 'findings/nat-kernel-default.pcap');
+    const db = analyzeInto(dir, capture('findings/nat-kernel-default.pcap'));
     // one of the two ts-per-connection findings has no tcp_tw_recycle drops; neither rate was measured
     expect(query<{ n: number }>(db, "SELECT count(*) AS n FROM findings WHERE kind = 'ts-per-connection' AND json_array_length(details, '$.recycle_drops') = 0")[0]!.n).toBe(1);
     // dated from the pair's first connection, not from a whole second before the capture began
@@ -162,7 +163,7 @@ const CASES: { capture: string; present: string[]; absent: string[] }[] = [
 describe('recommendations follow the findings', () => {
   for (const c of CASES) {
     it.skipIf(!have(c.capture))(c.capture, () => {
-      const db = analyzeInto(dir, c.capture);
+      const db = analyzeInto(dir, capture(c.capture));
       const kinds = new Set(query<{ kind: string }>(db, 'SELECT DISTINCT kind FROM findings').map((r) => r.kind));
       const j = JSON.parse(report(db, 'json')) as { recommendations: { id: string; because: string[] }[] };
       const ids = j.recommendations.map((r) => r.id);
@@ -194,7 +195,7 @@ describe('durations', () => {
 describe.skipIf(!have('findings/syn-drops.pcap') || !have('findings/synack-lost.pcap'))('SYNs sent again: the advice follows the lost packet', () => {
   it('dropped SYNs: find where the SYNs are dropped; lost SYN-ACKs: find where the SYN-ACKs are lost', () => {
     const ids = (rel: string): string[] => {
-      const j = JSON.parse(report(analyzeInto(dir, rel), 'json')) as { recommendations: { id: string }[] };
+      const j = JSON.parse(report(analyzeInto(dir, capture(rel)), 'json')) as { recommendations: { id: string }[] };
       return j.recommendations.map((r) => r.id);
     };
     const drops = ids('findings/syn-drops.pcap');
@@ -203,6 +204,6 @@ describe.skipIf(!have('findings/syn-drops.pcap') || !have('findings/synack-lost.
     const lost = ids('findings/synack-lost.pcap');
     expect(lost).toContain('synack-lost');
     expect(lost).not.toContain('syn-drops');
-    expect(report(analyzeInto(dir, 'findings/synack-lost.pcap'), 'md')).toContain(titleOf('synack-lost'));
+    expect(report(analyzeInto(dir, capture('findings/synack-lost.pcap')), 'md')).toContain(titleOf('synack-lost'));
   });
 });

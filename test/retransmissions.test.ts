@@ -6,9 +6,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { analyzeInto, storedFindings } from './helpers/cli.ts';
+import { analyzeInto, query, storedFindings } from './helpers/cli.ts';
 import { corpusDir, corpusFiles, hasCorpus, hasTshark, repoRoot } from './helpers/env.ts';
 
 const run = promisify(execFile);
@@ -19,15 +18,6 @@ interface Spec {
   capture: string;
   nstat?: Record<string, Record<string, number>>;
   check?: Record<string, unknown>;
-}
-
-function query<T>(db: string, sql: string): T[] {
-  const d = new Database(db, { readonly: true });
-  try {
-    return d.prepare(sql).all() as T[];
-  } finally {
-    d.close();
-  }
 }
 
 function specs(): { dir: string; file: string; spec: Spec }[] {

@@ -3,11 +3,10 @@
 // zeek/zeek repository (testing/btest/Baseline/<test>/...), each cited. A baseline run with
 // `zeek -b` loads no protocol analyzers; that changes nothing below unless a row says so.
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { afterAll, describe, expect, it } from 'vitest';
-import { analyzeInto } from './helpers/cli.ts';
+import { analyzeInto, query } from './helpers/cli.ts';
 import { corpusDir, hasCorpus } from './helpers/env.ts';
 
 interface ZeekRow {
@@ -82,13 +81,10 @@ describe.skipIf(!hasCorpus)("conn_state and history against Zeek's baselines", (
   for (const c of CASES) {
     it(`${c.trace} (${c.baseline})`, () => {
       const db = analyzeInto(tmp, path.join(corpusDir, 'zeek__' + c.trace.replaceAll('/', '__')));
-      const d = new Database(db, { readonly: true });
-      const ours = d
-        .prepare(
-          `SELECT client_ip || ':' || client_port AS orig, server_ip || ':' || server_port AS resp, conn_state, history, client_pkts AS orig_pkts, server_pkts AS resp_pkts FROM connections ORDER BY id`,
-        )
-        .all() as Ours[];
-      d.close();
+      const ours = query<Ours>(
+        db,
+        `SELECT client_ip || ':' || client_port AS orig, server_ip || ':' || server_port AS resp, conn_state, history, client_pkts AS orig_pkts, server_pkts AS resp_pkts FROM connections ORDER BY id`,
+      );
       expect(ours.length).toBe(c.rows.length);
       c.rows.forEach((z, i) => {
         const o = ours[i]!;

@@ -11,14 +11,34 @@ export interface CliResult {
   stderr: string;
 }
 
-export function twscope(args: string[], input?: Buffer): CliResult {
-  const r = spawnSync(process.execPath, [path.join(repoRoot, 'bin/twscope.js'), ...args], {
-    cwd: repoRoot,
-    input,
+export interface CliOptions {
+  /** standard input */
+  input?: Buffer;
+  cwd?: string;
+  /** added to the environment (NO_COLOR is set unless given here) */
+  env?: Record<string, string>;
+}
+
+export const bin = path.join(repoRoot, 'bin/twscope.js');
+
+export function twscope(args: string[], opts: CliOptions = {}): CliResult {
+  const r = spawnSync(process.execPath, [bin, ...args], {
+    cwd: opts.cwd ?? repoRoot,
+    input: opts.input,
     maxBuffer: 64 << 20,
-    env: { ...process.env, TWSCOPE_DEBUG: '' },
+    env: { ...process.env, TWSCOPE_DEBUG: '', NO_COLOR: '1', ...opts.env },
   });
   return { code: r.status, stdout: r.stdout.toString('utf8'), stderr: r.stderr.toString('utf8') };
+}
+
+/** the rows of a read-only query on a store */
+export function query<T>(db: string, sql: string, ...params: unknown[]): T[] {
+  const d = new Database(db, { readonly: true });
+  try {
+    return d.prepare(sql).all(...params) as T[];
+  } finally {
+    d.close();
+  }
 }
 
 /** `twscope analyze -q` of `capture` (under the repository, or an absolute path) into a fresh
@@ -26,7 +46,7 @@ export function twscope(args: string[], input?: Buffer): CliResult {
 export function analyzeInto(dir: string, capture: string, extra: string[] = []): string {
   const db = path.join(dir, path.basename(capture) + '.db');
   rmSync(db, { force: true });
-  execFileSync(process.execPath, [path.join(repoRoot, 'bin/twscope.js'), 'analyze', path.resolve(repoRoot, capture), '--db', db, '-q', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+  execFileSync(process.execPath, [bin, 'analyze', path.resolve(repoRoot, capture), '--db', db, '-q', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
   return db;
 }
 

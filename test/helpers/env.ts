@@ -1,12 +1,22 @@
 // Shared test helpers: where things are, which tools exist.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const corpusDir = path.resolve(repoRoot, '../shared/corpus');
 export const formatsDir = path.resolve(repoRoot, 'captures/formats');
+
+/** a bundled capture, by its path under captures/ */
+export function capture(rel: string): string {
+  return path.join(repoRoot, 'captures', rel);
+}
+
+export function tmpDir(prefix = 'twscope-test-'): string {
+  return mkdtempSync(path.join(os.tmpdir(), prefix));
+}
 
 export function hasTool(cmd: string, arg = '--version'): boolean {
   const r = spawnSync(cmd, [arg], { stdio: 'ignore' });
