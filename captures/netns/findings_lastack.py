@@ -15,18 +15,16 @@ import os
 import socket
 import struct
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from nfq import Verdict, run_queue  # noqa: E402
+from nfq import Verdict, event_log, serve  # noqa: E402
 
 
 def main():
     cfg = json.loads(sys.argv[1])
     server, port = cfg["server"], cfg["port"]
     fin_end = set()
-    logf = open(cfg["log"], "w") if cfg.get("log") else None
-    t0 = time.time()
+    log = event_log(cfg["log"]) if cfg.get("log") else None
 
     def handler(pkt, idx):
         if pkt[0] >> 4 != 4 or pkt[9] != 6:
@@ -42,15 +40,11 @@ def main():
             fin_end.add((seq + plen + 1) & 0xFFFFFFFF)
         elif dst == server and dport == port and flags == 0x10 and plen == 0 and ack in fin_end:
             verdict = "drop"
-        if logf:
-            logf.write(json.dumps({"t": round(time.time() - t0, 6), "src": "%s:%d" % (src, sport),
-                                   "flags": flags, "seq": seq, "ack": ack, "len": plen, "verdict": verdict}) + "\n")
-            logf.flush()
+        if log:
+            log(src="%s:%d" % (src, sport), flags=flags, seq=seq, ack=ack, len=plen, verdict=verdict)
         return Verdict.drop() if verdict == "drop" else Verdict.accept()
 
-    ready = cfg.get("ready_file")
-    run_queue(cfg.get("queue", 6), handler, timeout=cfg.get("timeout", 30), family_v6=False,
-              on_ready=(lambda: open(ready, "w").close()) if ready else None)
+    serve(cfg, handler, 6)
 
 
 if __name__ == "__main__":

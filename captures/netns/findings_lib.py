@@ -151,6 +151,31 @@ def run_sock(ns, fn, timeout=120, **kw):
     return evs
 
 
+def start_nfq(ns, script, cfg, name):
+    """an NFQUEUE handler program (findings_*.py, nfq.serve) running in a namespace with `cfg`,
+    returned once its queue is bound (it creates the ready file <name>.tmp.ready)"""
+    ready = os.path.join(OUT, name + ".tmp.ready")
+    if os.path.exists(ready):
+        os.unlink(ready)
+    p = subprocess.Popen(nsx(ns, PY, os.path.join(HERE, script), json.dumps(dict(cfg, ready_file=ready))),
+                         stderr=subprocess.PIPE, text=True)
+    t0 = time.time()
+    while not os.path.exists(ready) and time.time() - t0 < 10:
+        time.sleep(0.1)
+    os.unlink(ready)
+    return p
+
+
+def stop_nfq(p):
+    """stop a handler started by start_nfq; what it wrote on stderr"""
+    p.terminate()
+    try:
+        return p.communicate(timeout=10)[1]
+    except subprocess.TimeoutExpired:
+        p.kill()
+        return p.communicate(timeout=5)[1]
+
+
 class Bg:
     """A findings_sock.py function running in the background in a namespace."""
 

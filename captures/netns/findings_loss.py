@@ -16,22 +16,16 @@ import os
 import socket
 import struct
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from nfq import Verdict, run_queue  # noqa: E402
+from nfq import Verdict, event_log, serve  # noqa: E402
 
 
 def main():
     cfg = json.loads(sys.argv[1])
     server = cfg["server"]
     st = {"n": 0, "hi": None}
-    logf = open(cfg["log"], "w")
-    t0 = time.time()
-
-    def log(**kw):
-        logf.write(json.dumps({"t": round(time.time() - t0, 6), **kw}) + "\n")
-        logf.flush()
+    log = event_log(cfg["log"])
 
     def handler(pkt, idx):
         if pkt[0] >> 4 != 4 or pkt[9] != 6:
@@ -61,9 +55,7 @@ def main():
             return Verdict.delay(cfg["hold_s"])
         return Verdict.accept()
 
-    ready = cfg.get("ready_file")
-    run_queue(cfg.get("queue", 9), handler, timeout=cfg.get("timeout", 30), family_v6=False,
-              on_ready=(lambda: open(ready, "w").close()) if ready else None)
+    serve(cfg, handler, 9)
 
 
 if __name__ == "__main__":

@@ -17,11 +17,10 @@ import os
 import socket
 import struct
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nfq  # noqa: E402
-from nfq import Verdict, rewrite, run_queue  # noqa: E402
+from nfq import Verdict, event_log, rewrite, serve  # noqa: E402
 
 
 def main():
@@ -30,12 +29,7 @@ def main():
     late = cfg.get("late_s", 0.4)
     back = cfg.get("forge_back", 1000000)
     state = {"n": 0}
-    logf = open(cfg["log"], "w")
-    t0 = time.time()
-
-    def log(**kw):
-        logf.write(json.dumps({"t": round(time.time() - t0, 6), **kw}) + "\n")
-        logf.flush()
+    log = event_log(cfg["log"])
 
     def handler(pkt, idx):
         if pkt[0] >> 4 != 4 or pkt[9] != 6 or socket.inet_ntoa(pkt[12:16]) != client:
@@ -71,9 +65,7 @@ def main():
             return Verdict.accept()
         return Verdict.accept()
 
-    ready = cfg.get("ready_file")
-    run_queue(cfg.get("queue", 7), handler, timeout=cfg.get("timeout", 30), family_v6=False,
-              on_ready=(lambda: open(ready, "w").close()) if ready else None)
+    serve(cfg, handler, 7)
 
 
 if __name__ == "__main__":

@@ -600,18 +600,10 @@ def s_nat(shifted):
     n0 = nstats(*allns)
     nfq = None
     if shifted:
-        ready = os.path.join(OUT, name + ".tmp.ready")
-        if os.path.exists(ready):
-            os.unlink(ready)
         sh(nsx(r, "iptables", "-A", "FORWARD", "-p", "tcp", "-j", "NFQUEUE", "--queue-num", "5", "--queue-bypass"))
-        cfg = {"queue": 5, "timeout": 60, "ready_file": ready, "log": os.path.join(OUT, name + ".tmp.log"),
+        cfg = {"queue": 5, "timeout": 60, "log": os.path.join(OUT, name + ".tmp.log"),
                "hosts": {cl[h]["addr"]: {"shift": hostcfg[h]["shift"] & 0xFFFFFFFF, "div": hostcfg[h]["div"]} for h in cl}}
-        nfq = subprocess.Popen(nsx(r, PY, os.path.join(HERE, "findings_tsshift.py"), json.dumps(cfg)),
-                               stderr=subprocess.PIPE, text=True)
-        t0 = time.time()
-        while not os.path.exists(ready) and time.time() - t0 < 10:
-            time.sleep(0.1)
-        os.unlink(ready)
+        nfq = start_nfq(r, "findings_tsshift.py", cfg, name)
     side = {h: Capture(cl[h]["ns"], cl[h]["if"], os.path.join(OUT, "%s.%s.tmp.pcap" % (name, h))) for h in cl}
     cap = Capture(r, rsif, path)
     per_host = 6
@@ -627,7 +619,7 @@ def s_nat(shifted):
     for c in side.values():
         c.stop()
     if nfq:
-        nfq.terminate()
+        stop_nfq(nfq)
         nfq.wait(timeout=10)
     n1 = nstats(*allns)
     ns_del(*allns)
@@ -703,21 +695,12 @@ def s_lost_last_ack():
     cap_file = name + ".pcap"
     path = os.path.join(OUT, cap_file)
     n0 = nstats(c, s)
-    ready = os.path.join(OUT, name + ".tmp.ready")
     qlog = os.path.join(OUT, name + ".tmp.log")
-    if os.path.exists(ready):
-        os.unlink(ready)
     sh(nsx(c, "iptables", "-A", "INPUT", "-p", "tcp", "-s", sa, "--sport", str(PORT), "-j", "NFQUEUE",
            "--queue-num", "6", "--queue-bypass"))
     sh(nsx(c, "iptables", "-A", "OUTPUT", "-p", "tcp", "-d", sa, "--dport", str(PORT), "-j", "NFQUEUE",
            "--queue-num", "6", "--queue-bypass"))
-    nfq = subprocess.Popen(nsx(c, PY, os.path.join(HERE, "findings_lastack.py"),
-                               json.dumps({"queue": 6, "server": sa, "port": PORT, "timeout": 30,
-                                           "ready_file": ready, "log": qlog})), stderr=subprocess.PIPE, text=True)
-    t0 = time.time()
-    while not os.path.exists(ready) and time.time() - t0 < 10:
-        time.sleep(0.1)
-    os.unlink(ready)
+    nfq = start_nfq(c, "findings_lastack.py", {"queue": 6, "server": sa, "port": PORT, "timeout": 30, "log": qlog}, name)
     cap = Capture(s, sif, path)
     srv = Bg(s, "server", addr=sa, port=PORT, modes=["wait-eof", "close-first"], count=2, timeout=30)
     cev = run_sock(c, "lost_last_ack", dst=sa, port=PORT, drop_rule=[], reconnect_after=0.2, step=0.2,
@@ -726,8 +709,7 @@ def s_lost_last_ack():
     sev = srv.join()
     time.sleep(0.5)
     cap.stop()
-    nfq.terminate()
-    nfq.wait(timeout=10)
+    stop_nfq(nfq)
     qev = [json.loads(l) for l in open(qlog)]
     os.unlink(qlog)
     n1 = nstats(c, s)
@@ -820,20 +802,11 @@ def s_paws():
     cap_file = name + ".pcapng"
     raw = os.path.join(OUT, name + ".tmp.pcap")
     path = os.path.join(OUT, cap_file)
-    ready = os.path.join(OUT, name + ".tmp.ready")
     qlog = os.path.join(OUT, name + ".tmp.log")
-    if os.path.exists(ready):
-        os.unlink(ready)
     sh(nsx(r, "iptables", "-A", "FORWARD", "-p", "tcp", "-s", ca, "-j", "NFQUEUE", "--queue-num", "7",
            "--queue-bypass"))
     plan = {"delay": [20], "dup_now": [40], "dup_late": [60], "forge": [80], "late_s": 0.4, "forge_back": 1000000}
-    cfg = dict(plan, queue=7, client=ca, timeout=30, log=qlog, ready_file=ready)
-    nfq = subprocess.Popen(nsx(r, PY, os.path.join(HERE, "findings_paws.py"), json.dumps(cfg)),
-                           stderr=subprocess.PIPE, text=True)
-    t0 = time.time()
-    while not os.path.exists(ready) and time.time() - t0 < 10:
-        time.sleep(0.1)
-    os.unlink(ready)
+    nfq = start_nfq(r, "findings_paws.py", dict(plan, queue=7, client=ca, timeout=30, log=qlog), name)
     allns = [c, r, s]
     n0 = nstats(*allns)
     cap = Capture(s, "twfpws", raw, nano=True)
@@ -842,12 +815,7 @@ def s_paws():
     sev = srv.join()
     time.sleep(0.6)
     cap.stop()
-    nfq.terminate()
-    try:
-        _, nerr = nfq.communicate(timeout=10)
-    except subprocess.TimeoutExpired:
-        nfq.kill()
-        nerr = ""
+    nerr = stop_nfq(nfq)
     n1 = nstats(*allns)
     ns_del(*allns)
     qev = [json.loads(l) for l in open(qlog)]
@@ -965,20 +933,11 @@ def s_retrans_loss():
     c, s, ca, sa, cif, sif = pair("dl", 20)
     cap_file = name + ".pcap"
     path = os.path.join(OUT, cap_file)
-    ready = os.path.join(OUT, name + ".tmp.ready")
     qlog = os.path.join(OUT, name + ".tmp.log")
-    if os.path.exists(ready):
-        os.unlink(ready)
     for chain, match in (("OUTPUT", ["-d", sa, "--dport", str(PORT)]), ("INPUT", ["-s", sa, "--sport", str(PORT)])):
         sh(nsx(c, "iptables", "-A", chain, "-p", "tcp", *match, "-j", "NFQUEUE", "--queue-num", "9", "--queue-bypass"))
     plan = {"drop_every": 25, "drop_at": 7, "hold_every": 25, "hold_at": 19, "hold_s": 0.005, "answer_delay_s": 0.02}
-    cfg = dict(plan, queue=9, server=sa, timeout=30, log=qlog, ready_file=ready)
-    nfq = subprocess.Popen(nsx(c, PY, os.path.join(HERE, "findings_loss.py"), json.dumps(cfg)),
-                           stderr=subprocess.PIPE, text=True)
-    t0 = time.time()
-    while not os.path.exists(ready) and time.time() - t0 < 10:
-        time.sleep(0.1)
-    os.unlink(ready)
+    nfq = start_nfq(c, "findings_loss.py", dict(plan, queue=9, server=sa, timeout=30, log=qlog), name)
     n0 = nstats(c, s)
     cap = Capture(s, sif, path, snaplen=128)  # headers only: the payload proves nothing here
     srv = Bg(s, "line_sink_server", addr=sa, port=PORT, timeout=30)
@@ -987,12 +946,7 @@ def s_retrans_loss():
     time.sleep(0.3)
     cap.stop()
     n1 = nstats(c, s)
-    nfq.terminate()
-    try:
-        _, nerr = nfq.communicate(timeout=10)
-    except subprocess.TimeoutExpired:
-        nfq.kill()
-        _, nerr = nfq.communicate(timeout=5)
+    nerr = stop_nfq(nfq)
     acts = [json.loads(l) for l in open(qlog)]
     os.unlink(qlog)
     ns_del(c, s)

@@ -14,10 +14,9 @@ import os
 import socket
 import struct
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from nfq import Verdict, run_queue  # noqa: E402
+from nfq import Verdict, serve  # noqa: E402
 
 M32 = 0xFFFFFFFF
 
@@ -94,9 +93,7 @@ def main():
             logf.flush()
         return Verdict.modify(bytes(b))
 
-    ready = cfg.get("ready_file")
-    run_queue(cfg.get("queue", 5), handler, timeout=cfg.get("timeout", 60), family_v6=False,
-              on_ready=(lambda: open(ready, "w").close()) if ready else None)
+    serve(cfg, handler, 5, timeout=60)
 
 
 if __name__ == "__main__":

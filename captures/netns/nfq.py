@@ -80,6 +80,7 @@ import ctypes
 import ctypes.util
 import errno
 import heapq
+import json
 import os
 import select
 import shlex
@@ -279,6 +280,26 @@ def run_queue(queue_num, handler, max_packets=None, timeout=None, on_ready=None,
         lib.nfq_close(h)
         sock.close()
     return state["n"]
+
+
+def serve(cfg, handler, queue, timeout=30):
+    """run_queue for a handler program configured by JSON (the findings_*.py handlers): cfg's
+    "queue" and "timeout" override the defaults, and cfg["ready_file"] is created once the queue
+    is bound, which is what the scenario waits for before it starts the traffic"""
+    ready = cfg.get("ready_file")
+    return run_queue(cfg.get("queue", queue), handler, timeout=cfg.get("timeout", timeout), family_v6=False,
+                     on_ready=(lambda: open(ready, "w").close()) if ready else None)
+
+
+def event_log(path):
+    """log(**fields): one JSON line per event in `path`, "t" first (seconds since it was opened)"""
+    f = open(path, "w")
+    t0 = time.time()
+
+    def log(**kw):
+        f.write(json.dumps({"t": round(time.time() - t0, 6), **kw}) + "\n")
+        f.flush()
+    return log
 
 
 def rewrite(pkt_bytes, fn):
