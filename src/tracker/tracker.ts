@@ -600,17 +600,13 @@ function update(c: Conn, dir: 0 | 1, seg: Segment): void {
   const segEnd = (seq + (rst ? 0 : len) + (syn ? 1 : 0) + (fin ? 1 : 0)) >>> 0;
   if (!me.seqKnown) {
     me.seqKnown = true;
-    me.nextSeq = segEnd;
-    me.nextSeqTs = ts;
-    if (seg.hasTs) me.nextSeqTsval = seg.tsval;
+    advanceTo(me, segEnd, seg);
   } else if (!rst) {
     if (seqAfter(segEnd, me.nextSeq)) {
       if (me.gaps !== null) fillGaps(me, seq, segEnd);
       // skipped sequence space: not in the capture (yet)
       if (seqAfter(seq, me.nextSeq)) addGap(me, me.nextSeq, seq);
-      me.nextSeq = segEnd;
-      me.nextSeqTs = ts;
-      if (seg.hasTs) me.nextSeqTsval = seg.tsval;
+      advanceTo(me, segEnd, seg);
     } else if (len > 0 || syn || fin) {
       // data the capture skipped and now sees for the first time: reordered on the way, or sent
       // again after being lost before the capture point. Zeek's history says T either way
@@ -633,9 +629,7 @@ function update(c: Conn, dir: 0 | 1, seg: Segment): void {
       me.synFrame = seg.frame;
       me.synTs = ts;
       me.synCount = 1;
-      me.nextSeq = segEnd;
-      me.nextSeqTs = ts;
-      if (seg.hasTs) me.nextSeqTsval = seg.tsval;
+      advanceTo(me, segEnd, seg);
       me.gaps = null;
       me.prevSynTs = me.lastSynTs;
       me.lastSynTs = ts;
@@ -813,6 +807,13 @@ function fillGaps(s: Side, seq: number, end: number): void {
     } else g.splice(k, 2);
   }
   if (g.length === 0) s.gaps = null;
+}
+
+/** the side's sequence space now reaches `end`: remember when, and with which TSval (sentBefore) */
+function advanceTo(s: Side, end: number, seg: Segment): void {
+  s.nextSeq = end;
+  s.nextSeqTs = seg.ts;
+  if (seg.hasTs) s.nextSeqTsval = seg.tsval;
 }
 
 /** [seq, end) lies wholly inside one skipped stretch: none of it was in the capture */
