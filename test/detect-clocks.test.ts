@@ -234,6 +234,33 @@ describe('nat-clock-collision on synthetic connections', () => {
     // per-connection clocks are samples: at most 50 rows for the pair
     expect(clocks.length).toBe(50);
   }, 60_000);
+
+  it('clocks folded into counters keep their rows: rate, measured rate, offset, and every incarnation of their 4-tuple', () => {
+    // three clocks that expire (2 x TIME-WAIT without a match) before the capture ends: one 4-tuple
+    // twice on one clock (its offset comes from the 4-tuple), one measured over 2 s, one short
+    const a1 = conn('198.51.100.6', 40000, T0, 0.01, 1000, 123456);
+    const a2 = conn('198.51.100.6', 40000, T0 + 1, 0.01, 1000, 123456);
+    const b = conn('198.51.100.6', 40001, T0 + 2, 2, 100, 777777);
+    const c = conn('198.51.100.6', 40002, T0 + 5, 0.01, 1000, 3_000_000_000);
+    // later connections move capture time on, so that a sweep folds the first three
+    const later = [0, 1, 2].map((i) => conn('198.51.100.6', 41000 + i, T0 + 400 + i, 0.01, 1000, 1_000_000 * (i + 7)));
+    const { clocks, det } = run([a1, a2, b, c, ...later]);
+    const pair = (det as unknown as { pairs: { src: string; keptCount: number }[] }).pairs.find((p) => p.src === '198.51.100.6')!;
+    expect(pair.keptCount).toBe(3);
+    const byFirst = new Map(clocks.map((r) => [r.connections[0], r]));
+    expect(byFirst.get(a1.id)!.connections).toEqual([a1.id, a2.id]);
+    expect(byFirst.get(a1.id)!.rateHz).toBe(1000);
+    expect(byFirst.get(a1.id)!.offset).toBe(123456);
+    expect(byFirst.get(b.id)!.offset).toBe(777777);
+    expect(byFirst.get(c.id)!.offset).toBe(3_000_000_000);
+    expect(byFirst.get(b.id)!.rateHz).toBe(100);
+    expect(byFirst.get(b.id)!.measuredHz).toBeCloseTo(100, 0);
+    expect(byFirst.get(b.id)!.firstTs).toBe(T0 + 2);
+    expect(byFirst.get(b.id)!.lastTs).toBe(T0 + 4);
+    expect(byFirst.get(c.id)!.measuredHz).toBeNull();
+    expect(byFirst.get(c.id)!.connections).toEqual([c.id]);
+    for (const l of later) expect(byFirst.get(l.id)!.connections).toEqual([l.id]);
+  });
 });
 
 // ---- real captures ----

@@ -84,8 +84,10 @@ const MAX_LIVE = 8192;
 /** after this many unrelated clocks on a pair, cluster one connection side in SAMPLE_EVERY */
 export const SAMPLE_AFTER = 64;
 export const SAMPLE_EVERY = 32;
-/** and over all pairs together */
-const MAX_LIVE_TOTAL = 32768;
+/** and over all pairs together. The bound is soft (pairs below their share still add) and the
+ *  clock table doubles when full: below 2^15, the overshoot stays inside a 32,768-clock table (at
+ *  32,768 the 10 M-packet benchmark peaked at 32,791 clocks, and the table doubled: 3.9 MB) */
+const MAX_LIVE_TOTAL = 30_000;
 
 // Clocks are rows of two typed arrays, addressed by a handle: per-connection offsets make one
 // clock per connection, tens of thousands live at once, and as objects (28 fields, 7 boxed
@@ -130,6 +132,14 @@ interface More {
   synFrames: number[] | null;
 }
 
+// A pair's listed recycle drops and kept single clocks are a few numbers each: rows of one
+// Float64Array per pair, allocated at the first (as objects, 25,600 of each on the 10 M-packet
+// benchmark held 8 MB of heap, most of it doubles boxed one by one).
+/** recycle drop row: frame, connection id, TSval, newest TSval, its frame, age */
+const DROP_F = 6;
+/** kept single row: rate, measured rate (NaN: none), offset, first connection id, first and last time */
+const KEPT_F = 6;
+
 interface SingleSummary {
   rate: number;
   measured: number | null;
@@ -173,7 +183,11 @@ interface Pair {
   /** expired single-tuple clocks that were on several incarnations of their 4-tuple (offset from the 4-tuple) */
   expiredSameTuple: number;
   expiredRates: number[];
-  keptSingles: SingleSummary[];
+  /** summaries of expired single clocks (MAX_SINGLE_ROWS rows of KEPT_F), keptCount of them used;
+   *  the ids of those with several connections (incarnations of one 4-tuple) by row */
+  kept: Float64Array | null;
+  keptCount: number;
+  keptIds: Map<number, number[]> | null;
   /** expired clocks on two connections (distinct 4-tuples): host clocks only when chance matches are unlikely */
   weak: number[];
   weakDropped: number;
@@ -184,7 +198,9 @@ interface Pair {
   remTime: number;
   remFrame: number;
   remValid: boolean;
-  drops: RecycleDrop[];
+  /** listed drops (MAX_DROPS rows of DROP_F), dropsListed of them used */
+  drops: Float64Array | null;
+  dropsListed: number;
   dropCount: number;
   dropsNoTs: number;
   syns: number;
@@ -290,8 +306,8 @@ export class ClockDetector implements Detector {
     if (p === undefined) {
       p = {
         idx: this.pairs.length, src, dst, rev: null, ipVersion, tRef: Math.floor(t), tFirst: t, clusters: new Set(), index: new Map(), multi: [], liveByRate: new Array(NR).fill(0),
-        conns: 0, unclassified: 0, expiredSingles: 0, expiredConns: 0, expiredSameTuple: 0, expiredRates: new Array(NR).fill(0), keptSingles: [], weak: [], weakDropped: 0,
-        expectedFalse: 0, remTsval: 0, remTime: 0, remFrame: 0, remValid: false, drops: [], dropCount: 0, dropsNoTs: 0, syns: 0, asClient: 0, asServer: 0, sampleTick: 0, sampledOut: 0, clustered: 0, newClocks: 0,
+        conns: 0, unclassified: 0, expiredSingles: 0, expiredConns: 0, expiredSameTuple: 0, expiredRates: new Array(NR).fill(0), kept: null, keptCount: 0, keptIds: null, weak: [], weakDropped: 0,
+        expectedFalse: 0, remTsval: 0, remTime: 0, remFrame: 0, remValid: false, drops: null, dropsListed: 0, dropCount: 0, dropsNoTs: 0, syns: 0, asClient: 0, asServer: 0, sampleTick: 0, sampledOut: 0, clustered: 0, newClocks: 0,
         lineT: NaN, lineV: 0, lineRate: 0, lineRuns: 0, lineBreaks: 0,
       };
       this.pairs.push(p);
@@ -367,8 +383,15 @@ export class ClockDetector implements Detector {
       }
       if (seqDiff(p.remTsval, seg.tsval) > PAWS_WINDOW) {
         p.dropCount++;
-        if (p.drops.length < MAX_DROPS) {
-          p.drops.push({ frame: seg.frame, connection_id: c.id, tsval: seg.tsval, newest_tsval: p.remTsval, newest_frame: p.remFrame, age: round(seg.ts - p.remTime) });
+        if (p.dropsListed < MAX_DROPS) {
+          const d = (p.drops ??= new Float64Array(MAX_DROPS * DROP_F));
+          const o = p.dropsListed++ * DROP_F;
+          d[o] = seg.frame;
+          d[o + 1] = c.id;
+          d[o + 2] = seg.tsval;
+          d[o + 3] = p.remTsval;
+          d[o + 4] = p.remFrame;
+          d[o + 5] = round(seg.ts - p.remTime);
         }
       }
       return;
@@ -784,7 +807,7 @@ export class ClockDetector implements Detector {
     p.expiredConns += n;
     if (n > 1) p.expiredSameTuple++;
     for (const i of bits(this.ci[k * IN + SELF]!)) p.expiredRates[i]!++;
-    if (p.keptSingles.length < MAX_SINGLE_ROWS) p.keptSingles.push(this.summary(k));
+    if (p.keptCount < MAX_SINGLE_ROWS) this.keep(p, this.summary(k));
     this.release(k);
     return false;
   }
@@ -824,6 +847,42 @@ export class ClockDetector implements Detector {
       firstTs: f[fo + FIRST]!,
       lastTs: f[fo + LAST]!,
     };
+  }
+
+  private keep(p: Pair, s: SingleSummary): void {
+    const j = p.keptCount++;
+    const f = (p.kept ??= new Float64Array(MAX_SINGLE_ROWS * KEPT_F));
+    const o = j * KEPT_F;
+    f[o] = s.rate;
+    f[o + 1] = s.measured ?? NaN;
+    f[o + 2] = s.offset;
+    f[o + 3] = s.ids[0]!;
+    f[o + 4] = s.firstTs;
+    f[o + 5] = s.lastTs;
+    if (s.ids.length > 1) (p.keptIds ??= new Map()).set(j, s.ids);
+  }
+
+  /** the pair's kept single clocks, as summaries again */
+  private keptSingles(p: Pair): SingleSummary[] {
+    const out: SingleSummary[] = [];
+    const f = p.kept;
+    for (let j = 0; f !== null && j < p.keptCount; j++) {
+      const o = j * KEPT_F;
+      const measured = f[o + 1]!;
+      out.push({ rate: f[o]!, measured: measured === measured ? measured : null, offset: f[o + 2]!, ids: p.keptIds?.get(j) ?? [f[o + 3]!], firstTs: f[o + 4]!, lastTs: f[o + 5]! });
+    }
+    return out;
+  }
+
+  /** the pair's listed recycle drops, as objects */
+  private dropList(p: Pair): RecycleDrop[] {
+    const out: RecycleDrop[] = [];
+    const d = p.drops;
+    for (let j = 0; d !== null && j < p.dropsListed; j++) {
+      const o = j * DROP_F;
+      out.push({ frame: d[o]!, connection_id: d[o + 1]!, tsval: d[o + 2]!, newest_tsval: d[o + 3]!, newest_frame: d[o + 4]!, age: d[o + 5]! });
+    }
+    return out;
   }
 
   /** each host clock's host (0, 1, ...) in order of first appearance: clocks that are one clock a
@@ -898,6 +957,7 @@ export class ClockDetector implements Detector {
       if (n > 0) rateCount.set(RATES[i]!, (rateCount.get(RATES[i]!) ?? 0) + n);
     });
     const rates = [...rateCount.keys()].sort((a, b) => a - b);
+    const keptSingles = this.keptSingles(p);
 
     // clocks rows: host clocks first, then the others (singles capped)
     const rows: ClockRow[] = [];
@@ -910,7 +970,7 @@ export class ClockDetector implements Detector {
       if (singleRows++ >= MAX_SINGLE_ROWS) break;
       push(k);
     }
-    for (const s of p.keptSingles) {
+    for (const s of keptSingles) {
       if (singleRows++ >= MAX_SINGLE_ROWS) break;
       rows.push(row(s));
     }
@@ -932,12 +992,11 @@ export class ClockDetector implements Detector {
       const lines = hostClocks.map((h) => this.summary(h));
       const near = (x: SingleSummary): boolean =>
         lines.some((h) => h.rate === x.rate && Math.abs(wrap(x.offset - h.offset)) <= mergeTol(x.rate, Math.min(Math.abs(x.firstTs - h.firstTs), Math.abs(x.firstTs - h.lastTs))));
-      onHostLine += p.keptSingles.filter((x) => x.ids.length <= 1 && near(x)).length;
+      onHostLine += keptSingles.filter((x) => x.ids.length <= 1 && near(x)).length;
     }
     const mixed = hostGroups === 1 && singleClocks - sameTuple - onHostLine >= Math.max(2, 0.1 * p.conns);
     const nat = hostGroups >= 2 || rates.length >= 2 || mixed;
-    const drops = p.drops;
-    const dropDetails = drops.map((d) => ({ ...d }));
+    const drops = this.dropList(p);
     if (nat) {
       const hosts = Math.max(hostGroups + (mixed ? 1 : 0), rates.length);
       // the host clocks are the first rows
@@ -982,7 +1041,7 @@ export class ClockDetector implements Detector {
           drifting_clocks_merged: hostClocks.length - hostGroups,
           connections_with_timestamps: p.conns,
           unclassified: p.unclassified,
-          recycle_drops: dropDetails,
+          recycle_drops: drops,
           recycle_drop_count: p.dropCount,
           recycle_drops_without_timestamp: p.dropsNoTs,
           expected_chance_matches: round(p.expectedFalse, 4),
@@ -1018,7 +1077,7 @@ export class ClockDetector implements Detector {
           unclassified: p.unclassified,
           not_clustered_sampling: p.sampledOut,
           recycle_drop_count: p.dropCount,
-          recycle_drops: dropDetails.slice(0, 50),
+          recycle_drops: drops.slice(0, 50),
           recycle_drops_without_timestamp: p.dropsNoTs,
         },
         wiresharkFilter: synFilter(p.ipVersion, p.src, p.dst, { synAck: p.asClient < p.asServer }),
