@@ -46,4 +46,19 @@ describe('connection pages', () => {
     b.free();
     other.free();
   });
+
+  it('a connection dropped at the end of the input is not pooled, and its page slot goes to the next new record', () => {
+    const held: Conn[] = [];
+    while (Conn.pooledCount > 0) held.push(Conn.create());
+    const a = Conn.create();
+    a.client.pkts = 5;
+    a.free(false);
+    expect(Conn.pooledCount).toBe(0);
+    const b = Conn.create();
+    expect(b).not.toBe(a);
+    expect(b.slot).toBe(a.slot);
+    expect(b.client.pkts).toBe(0);
+    b.free();
+    for (const c of held) c.free();
+  });
 });

@@ -23,6 +23,10 @@ export const CONN_BATCH = 4 * CONN_INSERT_ROWS;
 const PACKET_BATCH = 4096;
 const MAX_IN_FLIGHT = 16;
 const SMALL_BATCH = 512;
+/** ...and those batches (structured clones, not shared memory) in flight at most: at the end of a
+ *  run the detectors hand over tens of thousands of finding and clock rows at once, and 16 queued
+ *  batches of them were 4-5 MiB of the peak RSS on 10 M packets */
+const MAX_ROWS_IN_FLIGHT = 2;
 /** Connection rows are laid out in a ring of slots shared with the writer (no buffer allocated
  * or transferred per batch). At most MAX_IN_FLIGHT batches are queued, so the slot being filled
  * is never one the writer still reads. */
@@ -111,7 +115,8 @@ export class StoreClient {
   private post(m: StoreMessage): void {
     if (this.failure) throw this.failure;
     // wait (blocking, bounded) while the writer thread is behind
-    while (Atomics.load(this.inFlight, 0) >= MAX_IN_FLIGHT) Atomics.wait(this.inFlight, 0, Atomics.load(this.inFlight, 0), 1000);
+    const limit = m.op === 'rows' ? MAX_ROWS_IN_FLIGHT : MAX_IN_FLIGHT;
+    while (Atomics.load(this.inFlight, 0) >= limit) Atomics.wait(this.inFlight, 0, Atomics.load(this.inFlight, 0), 1000);
     Atomics.add(this.inFlight, 0, 1);
     this.worker.postMessage(m);
   }
