@@ -64,10 +64,10 @@ export function captureKey(paths: string[]): string {
 
 export async function analyze(params: AnalyzeParams): Promise<AnalyzeResult> {
   const t0 = performance.now();
-  limitHeapGrowth();
   const store = new StoreClient();
   try {
     await store.open(params.dbPath, captureKey(params.paths));
+    limitHeapGrowth();
     const detectors: Detector[] = params.detectors === false ? [] : createDetectors(params.options);
     const segDetectors = detectors.filter((d) => d.onSegment);
     const segFlags = segDetectors.map((d) => d.segmentFlags ?? 0);
@@ -123,8 +123,8 @@ export async function analyze(params: AnalyzeParams): Promise<AnalyzeResult> {
       },
       {
         signal: params.signal,
+        onChunk: capYoungGeneration,
         onProgress: (p) => {
-          capYoungGeneration();
           if (p.totalBytes) tracker.estimateEnd(p.bytesRead / p.totalBytes);
           onProgress?.({ ...p, openConnections: tracker.open });
         },

@@ -17,13 +17,19 @@ import v8 from 'node:v8';
 const YOUNG_CAP = 8 << 20;
 let capped = false;
 
-/** at the start of an analysis (the flags are the process's: once is enough) */
+/** at the start of an analysis, after its store's Worker has started: V8 sets the young
+ *  generation's growth factor back to at least 2 when it sets up a new isolate's heap, so a cap
+ *  set before the Worker was lost (when the young generation reached 8 MB before the analysis
+ *  started: in 3 of 6 benchmark runs, which then peaked at 322-328 MiB instead of 293-299) */
 export function limitHeapGrowth(): void {
   v8.setFlagsFromString('--heap-growing-percent=25');
+  capped = false;
   capYoungGeneration();
 }
 
-/** call now and then while reading (cheap): stops the young generation's growth at YOUNG_CAP */
+/** call after each chunk read (about 1 MB; cheap, and nothing once capped): stops the young
+ *  generation's growth at YOUNG_CAP. V8 doubles it a few times within the first second, a few
+ *  scavenges apart: a check per chunk sees each size before the next doubling */
 export function capYoungGeneration(): void {
   if (capped) return;
   for (const s of v8.getHeapSpaceStatistics()) {

@@ -81,6 +81,7 @@ export async function readCaptures(
     if (opts.pace) await opts.pace();
     if (opts.signal?.aborted === true) return false;
     await r.refill();
+    opts.onChunk?.();
     progress();
     return true;
   };

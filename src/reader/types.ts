@@ -61,6 +61,8 @@ export interface ReadOptions {
   signal?: AbortSignal;
   /** awaited before each chunk is read: a consumer that cannot keep up holds reading back */
   pace?: () => Promise<void> | undefined;
+  /** called after each chunk is read (about 1 MB): cheap housekeeping that must not wait for onProgress */
+  onChunk?: () => void;
 }
 
 export interface ReadResult {
