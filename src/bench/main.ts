@@ -191,7 +191,9 @@ async function main(argv: string[]): Promise<void> {
           r = { packets: f.packets, seconds: Number(process.hrtime.bigint() - t0) / 1e9, maxRssKb: x.maxRssKb ?? -1, note: x.note };
         } else r = await runChild(st.name, f.file);
         st.results.push(r);
-        process.stderr.write(`  round ${round}/${runs}: ${st.name} on ${path.basename(f.file)}: ${r.seconds.toFixed(2)} s\n`);
+        // each round's peak too: the table keeps only the highest, and one outlier round sets it
+        const rssNote = r.maxRssKb >= 0 ? `, peak RSS ${(r.maxRssKb / 1024).toFixed(0)} MiB` : '';
+        process.stderr.write(`  round ${round}/${runs}: ${st.name} on ${path.basename(f.file)}: ${r.seconds.toFixed(2)} s${rssNote}\n`);
       }
     }
     const mb = f.bytes / 1e6;
