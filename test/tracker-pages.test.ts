@@ -1,6 +1,7 @@
 // The connection record's storage: typed-array pages, pooled handles, packed history letters.
 import { describe, expect, it } from 'vitest';
 import { Conn } from '../src/tracker/connection.ts';
+import { Tracker } from '../src/tracker/tracker.ts';
 
 describe('connection pages', () => {
   it('keeps Zeek history letters beyond the 24 packed into the page', () => {
@@ -55,10 +56,39 @@ describe('connection pages', () => {
     a.free(false);
     expect(Conn.pooledCount).toBe(0);
     const b = Conn.create();
-    expect(b).not.toBe(a);
+    expect(b === a).toBe(false);
     expect(b.slot).toBe(a.slot);
     expect(b.client.pkts).toBe(0);
     b.free();
     for (const c of held) c.free();
+  });
+});
+
+describe('page memory', () => {
+  const sink = { onSegment: () => {}, onReuse: () => {}, onConnEnd: () => {} };
+  const opts = { timeWait: 60, idleTimeout: 300, firstId: 1 };
+
+  it('goes back when the last running tracker is done, not while another still holds connections', () => {
+    const a = new Tracker(opts, sink);
+    const b = new Tracker(opts, sink);
+    const held = Conn.create();
+    held.client.pkts = 7;
+    b.finish();
+    // a is still running: its connections' pages stay
+    expect(held.client.pkts).toBe(7);
+    expect(held.f.length).toBeGreaterThan(0);
+    a.dispose();
+    a.dispose(); // once only
+    // the buffers are detached, and a new record gets fresh storage
+    expect(held.f.length).toBe(0);
+    expect(held.i.length).toBe(0);
+    const fresh = Conn.create();
+    // (not .not.toBe: its message prints the records, and so reads the detached arrays)
+    expect(fresh === held).toBe(false);
+    expect(fresh.f.length).toBeGreaterThan(0);
+    expect(fresh.client.pkts).toBe(0);
+    fresh.client.pkts = 3;
+    expect(fresh.client.pkts).toBe(3);
+    fresh.free();
   });
 });

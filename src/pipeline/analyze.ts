@@ -132,6 +132,7 @@ export async function analyze(params: AnalyzeParams): Promise<AnalyzeResult> {
     );
     const interrupted = params.signal?.aborted ?? false;
     if (interrupted) {
+      tracker.dispose();
       return { captureId: 0, files: read.files, damage: read.damage, frames: read.frames, tcpSegments, connections: 0, peakOpen: tracker.stats.peakOpen, interrupted, seconds: (performance.now() - t0) / 1000 };
     }
     tracker.finish();

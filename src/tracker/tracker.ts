@@ -4,7 +4,7 @@
 
 import { ACK, FIN, RST, SYN, Segment } from '../decode/segment.js';
 import { formatAddr } from '../decode/format.js';
-import { Conn, ReuseStep, Side, ZState, deriveEnd, finishConn, type EndReason } from './connection.js';
+import { Conn, ReuseStep, Side, ZState, deriveEnd, finishConn, trackerDisposed, trackerStarted, type EndReason } from './connection.js';
 import { seqAfter, seqDiff, seqGE } from './seq.js';
 
 export interface TrackerOptions {
@@ -71,6 +71,8 @@ export class Tracker {
   private wheelFrom = -Infinity;
   readonly stats: TrackerStats = { segments: 0, connections: 0, peakOpen: 0, strays: 0, ackedUnseen: 0 };
 
+  /** dispose() ran: the connections' storage may be gone */
+  private disposed = false;
   /** no connection expires sooner than this after its last packet (s) */
   private readonly minLife: number;
 
@@ -80,6 +82,7 @@ export class Tracker {
   ) {
     this.nextId = opts.firstId;
     this.minLife = Math.min(opts.timeWait, opts.idleTimeout);
+    trackerStarted();
   }
 
   get open(): number {
@@ -209,6 +212,18 @@ export class Tracker {
     this.live.length = 0;
     this.buckets.fill(null);
     this.wheel.clear();
+    this.dispose();
+  }
+
+  /** done with the connections (finish() calls it; an interrupted run that does not finish should):
+   *  their storage can go */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.live.length = 0;
+    this.buckets.fill(null);
+    this.wheel.clear();
+    trackerDisposed();
   }
 
   private startsIncarnation(c: Conn, dir: 0 | 1, seg: Segment): boolean {
