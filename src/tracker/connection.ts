@@ -229,6 +229,9 @@ export class Side {
   }
 }
 
+/** A handle on one connection's fields. Valid until the sink's onConnEnd for it returns: then it
+ *  goes back to the pool for a later connection, and once its tracker is disposed its storage is
+ *  gone (reads give undefined). Whoever needs a field later copies it during the call. */
 export class Conn {
   /** store id, assigned at creation so that prev_id links are known before rows are written */
   declare id: number;
