@@ -19,6 +19,8 @@ import { PacketDecoder, Segment } from '../decode/index.js';
 import { analyze } from '../pipeline/analyze.js';
 import { median } from '../detect/util.js';
 import { rmSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { buildSummary, makeStyle, renderSummaryText } from '../report/summary.js';
 
 export interface StepResult {
   /** packets processed */
@@ -89,8 +91,12 @@ async function analyzeStep(file: string, detectors: boolean): Promise<StepResult
     paths: [file], dbPath: db, packets: false, detectors,
     options: { timeWait: 60, msl: 30, portLow: 32768, portHigh: 60999, idleTimeout: 300 },
   });
+  // and what `twscope analyze` does after it: read the summary back from the store and print it
+  const store = new Database(db, { readonly: true, fileMustExist: true });
+  const text = renderSummaryText(buildSummary(store, r.captureId), makeStyle(false));
+  store.close();
   rmSync(db, { force: true });
-  return { packets: r.frames, note: `${r.connections} connections, peak ${r.peakOpen} in memory` };
+  return { packets: r.frames, note: `${r.connections} connections, peak ${r.peakOpen} in memory, summary ${text.length} chars` };
 }
 
 /** run a program, with its peak RSS from GNU time when available */

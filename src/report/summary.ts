@@ -4,6 +4,7 @@ import type Database from 'better-sqlite3';
 import { captureNotes, mostlyOneWay, ONE_WAY_SQL, oneWayNote, type OneWay } from './capture-notes.js';
 import { endpointText } from '../decode/format.js';
 import { duration, num } from './format.js';
+import type { ConnTotalsJSON } from '../store/totals.js';
 
 export interface Summary {
   capture_id: number;
@@ -28,34 +29,53 @@ export interface Summary {
   worst: { kind: string; severity: string; summary: string; frames: number[]; wireshark_filter: string } | null;
 }
 
-export function buildSummary(db: Database.Database, captureId: number): Summary {
-  const cap = db.prepare('SELECT path, packets, tcp_segments, connections, first_ts, last_ts, damaged, decode_stats FROM captures WHERE id = ?').get(captureId) as
-    | { path: string; packets: number; tcp_segments: number; connections: number; first_ts: number | null; last_ts: number | null; damaged: string | null; decode_stats: string | null }
+/** `fromRows`: count with SQL over the connection rows even when the capture has its totals
+ *  (what the totals are tested against) */
+export function buildSummary(db: Database.Database, captureId: number, opts: { fromRows?: boolean } = {}): Summary {
+  const cap = db.prepare('SELECT * FROM captures WHERE id = ?').get(captureId) as
+    | { path: string; packets: number; tcp_segments: number; connections: number; first_ts: number | null; last_ts: number | null; damaged: string | null; decode_stats: string | null; totals?: string | null }
     | undefined;
   if (!cap) throw new Error(`no capture ${captureId} in the database`);
+  // a store written before captures.totals existed, or one whose totals cannot be read, is counted with SQL
+  let totals: ConnTotalsJSON | null = null;
+  if (!opts.fromRows && cap.totals) {
+    try {
+      const t = JSON.parse(cap.totals) as ConnTotalsJSON;
+      if (t.version === 1) totals = t;
+    } catch {
+      totals = null;
+    }
+  }
   const counts = (sql: string): Record<string, number> => {
     const out: Record<string, number> = {};
     for (const r of db.prepare(sql).all(captureId) as { k: string; n: number }[]) out[r.k] = r.n;
     return out;
   };
-  const closer = counts('SELECT coalesce(active_closer, \'none\') AS k, count(*) AS n FROM connections WHERE capture_id = ? GROUP BY k');
-  const holders = db
-    .prepare(
-      `SELECT sum(active_closer IN ('client','both')) AS client, sum(active_closer IN ('server','both')) AS server
+  const closer = totals?.active_closer ?? counts("SELECT coalesce(active_closer, 'none') AS k, count(*) AS n FROM connections WHERE capture_id = ? GROUP BY k");
+  const holders =
+    totals?.time_wait_holders ??
+    (db
+      .prepare(
+        `SELECT sum(active_closer IN ('client','both')) AS client, sum(active_closer IN ('server','both')) AS server
        FROM connections WHERE capture_id = ? AND time_wait_start IS NOT NULL`,
-    )
-    .get(captureId) as { client: number | null; server: number | null };
-  const services = db
-    .prepare(
-      `SELECT server_ip, server_port, ip_version, count(*) AS n, sum(active_closer = 'client') AS cf, sum(active_closer = 'server') AS sf,
-              sum(close_kind IN ('rst','fin-rst','refused')) AS r
+      )
+      .get(captureId) as { client: number | null; server: number | null });
+  const services =
+    totals?.top_services ??
+    (db
+      .prepare(
+        `SELECT server_ip, server_port, ip_version, count(*) AS n, count(active_closer = 'client' OR NULL) AS cf, count(active_closer = 'server' OR NULL) AS sf,
+              count(close_kind IN ('rst','fin-rst','refused') OR NULL) AS r
        FROM connections WHERE capture_id = ? GROUP BY server_ip, server_port ORDER BY n DESC, server_ip, server_port LIMIT 5`,
-    )
-    .all(captureId) as { server_ip: string; server_port: number; ip_version: number; n: number; cf: number; sf: number; r: number }[];
-  const clients = db
-    .prepare('SELECT client_ip, count(*) AS n FROM connections WHERE capture_id = ? GROUP BY client_ip ORDER BY n DESC, client_ip LIMIT 5')
-    .all(captureId) as { client_ip: string; n: number }[];
-  const oneWay = db.prepare(ONE_WAY_SQL).get(captureId) as OneWay;
+      )
+      .all(captureId) as { server_ip: string; server_port: number; ip_version: number; n: number; cf: number; sf: number; r: number }[]);
+  const clients =
+    totals?.top_clients ??
+    (db.prepare('SELECT client_ip, count(*) AS n FROM connections WHERE capture_id = ? GROUP BY client_ip ORDER BY n DESC, client_ip LIMIT 5').all(captureId) as {
+      client_ip: string;
+      n: number;
+    }[]);
+  const oneWay = totals?.one_way ?? (db.prepare(ONE_WAY_SQL).get(captureId) as OneWay);
   const notes = captureNotes(cap.decode_stats, cap.tcp_segments);
   const ow = oneWayNote(oneWay);
   if (ow !== null) notes.push(ow);
@@ -87,8 +107,8 @@ export function buildSummary(db: Database.Database, captureId: number): Summary 
     damaged: cap.damaged,
     notes,
     one_way: mostlyOneWay(oneWay),
-    by_close_kind: counts('SELECT close_kind AS k, count(*) AS n FROM connections WHERE capture_id = ? GROUP BY k ORDER BY n DESC'),
-    by_conn_state: counts('SELECT conn_state AS k, count(*) AS n FROM connections WHERE capture_id = ? GROUP BY k ORDER BY n DESC'),
+    by_close_kind: totals?.close_kind ?? counts('SELECT close_kind AS k, count(*) AS n FROM connections WHERE capture_id = ? GROUP BY k ORDER BY n DESC, k'),
+    by_conn_state: totals?.conn_state ?? counts('SELECT conn_state AS k, count(*) AS n FROM connections WHERE capture_id = ? GROUP BY k ORDER BY n DESC, k'),
     active_closer: { client: closer.client ?? 0, server: closer.server ?? 0, both: closer.both ?? 0, none: closer.none ?? 0 },
     time_wait_holders: { client: holders.client ?? 0, server: holders.server ?? 0 },
     top_services: services.map((s) => ({

@@ -10,8 +10,9 @@ import { CONN_INSERT_ROWS, CONN_SLOTS, CONN_TEXTS, layoutConn, nanos, type Captu
 
 export type StoreMessage =
   | { op: 'open'; dbPath: string; key: string; pending: SharedArrayBuffer; connRing: SharedArrayBuffer }
-  /** rows in slot `slot` of the ring; their strings joined with TEXT_SEP */
-  | { op: 'conns'; slot: number; texts: string; rows: number }
+  /** rows in slot `slot` of the ring; their strings joined with TEXT_SEP; `replaced`: the rows
+   *  (by index in the batch) that replace a row written earlier for the same connection */
+  | { op: 'conns'; slot: number; texts: string; rows: number; replaced: number[] }
   | { op: 'packets'; values: unknown[]; rows: number }
   | { op: 'rows'; findings: FindingRow[]; clocks: ClockRow[]; timeline: TimelineRow[]; files: CaptureFileRow[] }
   | { op: 'commit'; row: CaptureRow }
@@ -64,6 +65,7 @@ export class StoreClient {
   private connNums = this.connSlots[0]!;
   private readonly connTexts: string[] = new Array<string>(CONN_BATCH * CONN_TEXTS).fill('');
   private connRows = 0;
+  private connReplaced: number[] = [];
   private packets: unknown[] = [];
   private packetRows = 0;
   private failure: StoreError | null = null;
@@ -125,6 +127,7 @@ export class StoreClient {
   writeConn(c: Conn, isNew = true): void {
     layoutConn(this.connNums, this.connTexts, this.connRows, c);
     if (isNew) this.connectionsWritten++;
+    else this.connReplaced.push(this.connRows);
     if (++this.connRows === CONN_BATCH) this.flushConns();
   }
 
@@ -133,7 +136,8 @@ export class StoreClient {
     if (rows === 0) return;
     // one string clones faster than an array of them
     const texts = (rows === CONN_BATCH ? this.connTexts : this.connTexts.slice(0, rows * CONN_TEXTS)).join(TEXT_SEP);
-    this.post({ op: 'conns', slot: this.connSlot, texts, rows });
+    this.post({ op: 'conns', slot: this.connSlot, texts, rows, replaced: this.connReplaced });
+    if (this.connReplaced.length) this.connReplaced = [];
     this.connSlot = (this.connSlot + 1) % CONN_RING;
     this.connNums = this.connSlots[this.connSlot]!;
     this.connRows = 0;

@@ -21,7 +21,7 @@ port.on('message', (m: StoreMessage) => {
         port.postMessage({ op: 'opened', captureId: w.captureId, firstConnId: w.firstConnId });
         return;
       case 'conns':
-        w!.writeConnRows(ring[m.slot]!, m.texts.split(TEXT_SEP), m.rows);
+        w!.writeConnRows(ring[m.slot]!, m.texts.split(TEXT_SEP), m.rows, m.replaced);
         break;
       case 'packets':
         w!.writePacketRows(m.values, m.rows);

@@ -5,6 +5,7 @@
 import { existsSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { CONN_ENUMS, enumCode, type Conn } from '../tracker/connection.js';
+import { ConnTotals, STORED_COLUMNS, type StoredRow } from './totals.js';
 import { TABLES, VIEWS, CAPTURE_FILES, CLOCKS, CONNECTIONS, FINDINGS, PACKETS, TIME_WAIT_TIMELINE, insertSQL, schemaSQL, SCHEMA_VERSION } from './schema.js';
 
 const indexName = (ix: string): string => /INDEX IF NOT EXISTS (\w+)/.exec(ix)![1]!;
@@ -123,6 +124,24 @@ const CONN_NUMERIC: [column: string, sql: string][] = [
   ['handshake_rtt', '?'], ['prev_id', '?'], ['reuse_gap', '?'], ['acked_unseen', '?'],
 ];
 export const CONN_SLOTS = CONN_NUMERIC.reduce((n, [, sql]) => n + (sql.match(/\?/g)?.length ?? 0), 0);
+/** a column's first slot in a laid-out row */
+export function slotOf(column: string): number {
+  let at = 0;
+  for (const [c, sql] of CONN_NUMERIC) {
+    if (c === column) return at;
+    at += sql.match(/\?/g)?.length ?? 0;
+  }
+  throw new Error(`store: no slot for ${column}`);
+}
+// the slots the totals read
+const S_PORT = slotOf('server_port');
+const S_VERSION = slotOf('ip_version');
+const S_STATE = slotOf('conn_state');
+const S_KIND = slotOf('close_kind');
+const S_CLOSER = slotOf('active_closer');
+const S_TW = slotOf('time_wait_start');
+const S_CPKTS = slotOf('client_pkts');
+const S_SPKTS = slotOf('server_pkts');
 const CONN_PARAMS = CONN_TEXTS + CONN_SLOTS;
 {
   if (CONN_SLOTS !== 54) throw new Error('store: layoutConn writes 54 slots per connection');
@@ -152,6 +171,9 @@ export class StoreWriter {
   private open = false;
   private deferredIndexes = false;
   connectionsWritten = 0;
+  /** counts over the connection rows as stored (captures.totals) */
+  private totals = new ConnTotals();
+  private selStored: Database.Statement | null = null;
 
   constructor(path: string) {
     const fresh = !existsSync(path) || statSync(path).size === 0;
@@ -208,23 +230,56 @@ export class StoreWriter {
     }
   }
 
-  /** rows laid out by layoutConn on the main thread: CONN_SLOTS numbers and CONN_TEXTS strings each */
-  writeConnRows(nums: Float64Array, texts: string[], rows: number): void {
+  /** rows laid out by layoutConn on the main thread: CONN_SLOTS numbers and CONN_TEXTS strings
+   *  each; `replaced` (ascending row indexes) replace rows written earlier */
+  writeConnRows(nums: Float64Array, texts: string[], rows: number, replaced: number[] = []): void {
     const p = this.connParams;
     let r = 0;
+    let q = 0;
     // prepared at the first full batch (5-10 ms: a small capture does without)
     if (rows >= CONN_INSERT_ROWS) this.insConnBatch ??= this.db.prepare(this.connInsertSQL + Array(CONN_INSERT_ROWS).fill(this.connRowSQL).join(', '));
     for (; r + CONN_INSERT_ROWS <= rows; r += CONN_INSERT_ROWS) {
-      for (let k = r, o = 0; k < r + CONN_INSERT_ROWS; k++) o = rowParams(p, o, nums, texts, k);
+      for (let k = r, o = 0; k < r + CONN_INSERT_ROWS; k++) {
+        if (q < replaced.length && replaced[q] === k) {
+          q++;
+          this.uncount(nums, texts, k, r);
+        }
+        this.count(1, nums, texts, k);
+        o = rowParams(p, o, nums, texts, k);
+      }
       // separate arguments: binding from an array costs a property lookup per value
       this.insConnBatch!.run(...p);
     }
     for (; r < rows; r++) {
+      if (q < replaced.length && replaced[q] === r) {
+        q++;
+        this.uncount(nums, texts, r, r);
+      }
+      this.count(1, nums, texts, r);
       const one = p.slice(0, CONN_PARAMS);
       rowParams(one, 0, nums, texts, r);
       this.insConn!.run(...one);
     }
     this.connectionsWritten += rows;
+  }
+
+  private count(sign: 1 | -1, nums: Float64Array, texts: string[], k: number): void {
+    const o = k * CONN_SLOTS;
+    const t = k * CONN_TEXTS;
+    const tw = nums[o + S_TW]!;
+    this.totals.add(sign, nums[o + S_KIND]!, nums[o + S_STATE]!, nums[o + S_CLOSER]!, tw === tw, texts[t]!, texts[t + 1]!, nums[o + S_PORT]!, nums[o + S_VERSION]!, nums[o + S_CPKTS]!, nums[o + S_SPKTS]!, texts[t + 2]!);
+  }
+
+  /** take the row that row k replaces out of the totals: a row of this batch not inserted yet
+   *  (from `pendingFrom` on), else the one in the table */
+  private uncount(nums: Float64Array, texts: string[], k: number, pendingFrom: number): void {
+    const id = nums[k * CONN_SLOTS]!;
+    for (let j = k - 1; j >= pendingFrom; j--) {
+      if (nums[j * CONN_SLOTS] === id) return this.count(-1, nums, texts, j);
+    }
+    this.selStored ??= this.db.prepare(`SELECT ${STORED_COLUMNS} FROM connections WHERE id = ?`);
+    const old = this.selStored.get(id) as StoredRow | undefined;
+    if (old !== undefined) this.totals.subtractStored(old);
   }
 
   /** packet rows laid out as PACKETS columns without capture_id */
@@ -270,6 +325,7 @@ export class StoreWriter {
         ts(row.lastSec, row.lastNsec), row.lastSec === null ? null : nanos(row.lastSec, row.lastNsec ?? 0),
         row.damaged, JSON.stringify(row.options), JSON.stringify(row.decodeStats), row.connections, row.version, this.captureId,
       );
+    this.db.prepare('UPDATE captures SET totals = ? WHERE id = ?').run(JSON.stringify(this.totals.toJSON()), this.captureId);
     if (this.deferredIndexes) {
       // sort the index entries through temporary files, not RAM: in memory they were the
       // largest allocation of a run (tens of MB per million connections, at the very end)
