@@ -17,6 +17,7 @@ const DEFERRED: string[] = [CONNECTIONS, PACKETS].flatMap((t) => t.indexes ?? []
  *  quarter. Rows append, so a small cache does: 2 MiB instead of 4 took 4-6 MiB off the peak RSS on
  *  10 M packets with detectors (291-292 against 295-297) for the same insert and index times */
 const CACHE_KIB = 2048;
+const PAGE_SIZE = 16384;
 /** indexes earlier versions created (connections_capture: the prefix of connections_start) */
 const OBSOLETE_INDEXES = ['connections_capture'];
 
@@ -178,6 +179,9 @@ export class StoreWriter {
   constructor(path: string) {
     const fresh = !existsSync(path) || statSync(path).size === 0;
     this.db = new Database(path);
+    // a new store gets 16 KiB pages (before its first table): rows of ~300 bytes append 4 times
+    // fewer pages; 1 M rows inserted 8 % faster and indexed 20 % faster than with 4 KiB pages
+    if (fresh) this.db.pragma(`page_size = ${PAGE_SIZE}`);
     // rollback journal, not WAL: a fresh database needs almost no journal for a bulk insert,
     // and a killed run is rolled back by SQLite on next open
     this.db.pragma('journal_mode = DELETE');
