@@ -40,6 +40,56 @@ describe('a store written by an earlier version', () => {
   });
 });
 
+describe('analyzing a capture again', () => {
+  const tables = ['connections', 'findings', 'clocks', 'packets', 'time_wait_timeline', 'capture_files'];
+  /** rows per table and capture path, and the ids of the rows */
+  function contents(db: string): { counts: Record<string, Record<string, number>>; ids: Record<string, number[]> } {
+    const d = new Database(db, { readonly: true });
+    try {
+      const counts: Record<string, Record<string, number>> = {};
+      for (const t of tables) {
+        counts[t] = {};
+        for (const r of d.prepare(`SELECT c.path AS p, count(*) AS n FROM ${t} x JOIN captures c ON c.id = x.capture_id GROUP BY c.path`).all() as { p: string; n: number }[]) {
+          counts[t]![path.basename(r.p)] = r.n;
+        }
+      }
+      const ids: Record<string, number[]> = {};
+      for (const r of d.prepare('SELECT c.path AS p, x.id FROM connections x JOIN captures c ON c.id = x.capture_id ORDER BY x.id').all() as { p: string; id: number }[]) {
+        (ids[path.basename(r.p)] ??= []).push(r.id);
+      }
+      return { counts, ids };
+    } finally {
+      d.close();
+    }
+  }
+  it.skipIf(!existsSync(capture('reuse-refused')) || !existsSync(capture('port-exhaustion')))(
+    'replaces its rows, whether the store holds it alone (tables emptied whole) or beside another capture (its rows only)',
+    async () => {
+      const db = path.join(dir, 'again.db');
+      const run = (n: string) => analyze({ paths: [capture(n)], dbPath: db, packets: true, options: OPTS });
+      await run('port-exhaustion');
+      const alone = contents(db);
+      await run('port-exhaustion');
+      const again = contents(db);
+      expect(again.counts).toEqual(alone.counts);
+      expect(alone.counts.connections!['port-exhaustion.pcap']).toBeGreaterThan(10);
+      expect(alone.counts.packets!['port-exhaustion.pcap']).toBeGreaterThan(100);
+
+      await run('reuse-refused');
+      const both = contents(db);
+      await run('port-exhaustion');
+      const after = contents(db);
+      // the other capture's rows stay as they were, ids and all; this one's come back complete
+      expect(after.counts).toEqual(both.counts);
+      expect(after.ids['reuse-refused.pcap']).toEqual(both.ids['reuse-refused.pcap']);
+      expect(after.ids['port-exhaustion.pcap']!.length).toBe(alone.ids['port-exhaustion.pcap']!.length);
+      const d = new Database(db, { readonly: true });
+      expect(d.prepare("SELECT count(*) AS n FROM captures WHERE status = 'complete'").get()).toEqual({ n: 2 });
+      d.close();
+    },
+  );
+});
+
 describe('connection indexes', () => {
   const captures = ['reuse-client-tw-kernel', 'port-exhaustion'];
   it.skipIf(!captures.every((n) => existsSync(capture(n))))('a new store and a capture added to it: both indexes present and used', async () => {

@@ -212,7 +212,11 @@ export class StoreWriter {
     const old = this.db.prepare('SELECT id FROM captures WHERE path = ?').all(path) as { id: number }[];
     for (const { id } of old) {
       for (const t of ['connections', 'findings', 'clocks', 'packets', 'time_wait_timeline', 'capture_files']) {
-        this.db.prepare(`DELETE FROM ${t} WHERE capture_id = ?`).run(id);
+        // a table holding nothing else is emptied whole (SQLite frees its pages at once): deleting
+        // 1 M connection rows one by one took 3.3 s, a third of analyzing them again
+        const others = this.db.prepare(`SELECT 1 FROM ${t} WHERE capture_id < ? OR capture_id > ? OR capture_id IS NULL LIMIT 1`).get(id, id);
+        if (others === undefined) this.db.exec(`DELETE FROM ${t}`);
+        else this.db.prepare(`DELETE FROM ${t} WHERE capture_id = ?`).run(id);
       }
       this.db.prepare('DELETE FROM captures WHERE id = ?').run(id);
     }
