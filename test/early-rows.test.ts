@@ -2,7 +2,7 @@
 // store exactly as writing every row at the end does: a row written early is kept only while
 // nothing in it changed, otherwise it is written again (INSERT OR REPLACE).
 import { spawnSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -16,20 +16,10 @@ import { CONN_SLOTS, CONN_TEXTS, layoutConn } from '../src/store/writer.ts';
 import { StoreClient } from '../src/store/client.ts';
 import { analyze } from '../src/pipeline/analyze.ts';
 import { generateCapture } from '../src/bench/gen.ts';
-import { repoRoot } from './helpers/env.ts';
+import { captureFiles, repoRoot } from './helpers/env.ts';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'twscope-early-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-
-function captureFiles(dir: string): string[] {
-  const out: string[] = [];
-  for (const e of readdirSync(dir)) {
-    const p = path.join(dir, e);
-    if (statSync(p).isDirectory()) out.push(...captureFiles(p));
-    else if (/\.(pcap|pcapng)(\.gz)?$/.test(e)) out.push(p);
-  }
-  return out.sort();
-}
 
 function row(c: Conn): string {
   const nums = new Float64Array(CONN_SLOTS);
@@ -78,7 +68,7 @@ async function rows(file: string, estimate: number | null, timeWait = 60): Promi
 }
 
 describe('rows written ahead of the end', () => {
-  const files = captureFiles(path.join(repoRoot, 'captures'));
+  const files = captureFiles();
 
   it('give the same rows as writing at the end, on every bundled capture, whatever the estimated end', async () => {
     expect(files.length).toBeGreaterThan(30);

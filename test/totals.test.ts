@@ -1,7 +1,7 @@
 // captures.totals (counted by the store's writer as it inserts) must give the summary that SQL
 // over the connection rows gives: on every bundled capture, on the public corpus, and on a
 // generated capture whose rows are written ahead and then replaced (INSERT OR REPLACE).
-import { readdirSync, rmSync, statSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it, vi } from 'vitest';
@@ -11,22 +11,12 @@ import { StoreClient } from '../src/store/client.ts';
 import { ConnTotals, MAX_KEYS, type ConnTotalsJSON } from '../src/store/totals.ts';
 import { CONN_INSERT_ROWS, CONN_SLOTS, CONN_TEXTS, StoreWriter, slotOf } from '../src/store/writer.ts';
 import { generateCapture } from '../src/bench/gen.ts';
-import { corpusDir, corpusFiles, hasCorpus, repoRoot, tmpDir } from './helpers/env.ts';
+import { captureFiles, corpusDir, corpusFiles, hasCorpus, repoRoot, tmpDir } from './helpers/env.ts';
 
 const tmp = tmpDir('twscope-totals-');
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 const OPTIONS = { timeWait: 60, msl: 30, portLow: 32768, portHigh: 60999, idleTimeout: 300 };
-
-function bundled(dir: string): string[] {
-  const out: string[] = [];
-  for (const e of readdirSync(dir)) {
-    const p = path.join(dir, e);
-    if (statSync(p).isDirectory()) out.push(...bundled(p));
-    else if (/\.(pcap|pcapng)(\.gz)?$/.test(e)) out.push(p);
-  }
-  return out.sort();
-}
 
 /** analyze into a fresh store; the summary from the totals, the one from SQL, and the totals */
 async function both(file: string, timeWait = 60): Promise<{ fromTotals: unknown; fromRows: unknown; totals: ConnTotalsJSON; connections: number }> {
@@ -44,7 +34,7 @@ async function both(file: string, timeWait = 60): Promise<{ fromTotals: unknown;
 }
 
 describe('captures.totals give the summary SQL gives', () => {
-  const files = bundled(path.join(repoRoot, 'captures'));
+  const files = captureFiles();
   it('finds the bundled captures', () => expect(files.length).toBeGreaterThan(40));
   for (const f of files) {
     it(path.relative(repoRoot, f), async () => {

@@ -1,6 +1,6 @@
 // Shared test helpers: where things are, which tools exist.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +12,17 @@ export const formatsDir = path.resolve(repoRoot, 'captures/formats');
 /** a bundled capture, by its path under captures/ */
 export function capture(rel: string): string {
   return path.join(repoRoot, 'captures', rel);
+}
+
+/** every capture file under `dir` (default: the bundled captures/), sorted */
+export function captureFiles(dir = path.join(repoRoot, 'captures')): string[] {
+  const out: string[] = [];
+  for (const e of readdirSync(dir)) {
+    const p = path.join(dir, e);
+    if (statSync(p).isDirectory()) out.push(...captureFiles(p));
+    else if (/\.(pcap|pcapng)(\.gz)?$/.test(e)) out.push(p);
+  }
+  return out.sort();
 }
 
 export function tmpDir(prefix = 'twscope-test-'): string {
