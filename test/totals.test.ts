@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { analyze } from '../src/pipeline/analyze.ts';
 import { buildSummary } from '../src/report/summary.ts';
+import { buildReport } from '../src/report/model.ts';
 import { StoreClient } from '../src/store/client.ts';
 import { ConnTotals, MAX_KEYS, type ConnTotalsJSON } from '../src/store/totals.ts';
 import { CONN_INSERT_ROWS, CONN_SLOTS, CONN_TEXTS, StoreWriter, slotOf } from '../src/store/writer.ts';
@@ -18,22 +19,27 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 const OPTIONS = { timeWait: 60, msl: 30, portLow: 32768, portHigh: 60999, idleTimeout: 300 };
 
-/** analyze into a fresh store; the summary from the totals, the one from SQL, and the totals */
+/** analyze into a fresh store; the summary and the report's model from the totals, the same from SQL, and the totals */
 async function both(file: string, timeWait = 60): Promise<{ fromTotals: unknown; fromRows: unknown; totals: ConnTotalsJSON; connections: number }> {
   const db = path.join(tmp, path.basename(file) + '.db');
   rmSync(db, { force: true });
   const r = await analyze({ paths: [file], dbPath: db, packets: false, options: { ...OPTIONS, timeWait } });
-  const d = new Database(db, { readonly: true });
+  const d = new Database(db);
   try {
     const row = d.prepare('SELECT totals FROM captures WHERE id = ?').get(r.captureId) as { totals: string };
-    return { fromTotals: buildSummary(d, r.captureId), fromRows: buildSummary(d, r.captureId, { fromRows: true }), totals: JSON.parse(row.totals), connections: r.connections };
+    const now = new Date(0);
+    const fromTotals = { summary: buildSummary(d, r.captureId), report: buildReport(d, r.captureId, { now }) };
+    // as a store written before the totals: everything counted from the rows
+    d.prepare('UPDATE captures SET totals = NULL WHERE id = ?').run(r.captureId);
+    const fromRows = { summary: buildSummary(d, r.captureId), report: buildReport(d, r.captureId, { now }) };
+    return { fromTotals, fromRows, totals: JSON.parse(row.totals), connections: r.connections };
   } finally {
     d.close();
     rmSync(db, { force: true });
   }
 }
 
-describe('captures.totals give the summary SQL gives', () => {
+describe('captures.totals give the summary and report SQL gives', () => {
   const files = captureFiles();
   it('finds the bundled captures', () => expect(files.length).toBeGreaterThan(40));
   for (const f of files) {
@@ -124,16 +130,20 @@ describe('ConnTotals', () => {
   it('counts a row in and out, and gives up a top list past MAX_KEYS distinct keys (the summary asks SQL then)', () => {
     const t = new ConnTotals();
     // close_kind 1 = fin, conn_state 3 = SF, active_closer 1 = client
-    t.add(1, 1, 3, 1, true, '192.0.2.1', '198.51.100.1', 80, 4, 5, 5, 'ShADadFf');
-    t.add(1, 3, 7, 0, false, '192.0.2.2', '198.51.100.1', 80, 4, 3, 2, 'ShADR');
-    t.add(-1, 3, 7, 0, false, '192.0.2.2', '198.51.100.1', 80, 4, 3, 2, 'ShADR');
+    t.add(1, 1, 3, 1, true, '192.0.2.1', '198.51.100.1', 80, 4, 5, 5, 'ShADadFf', false, true, 1000);
+    t.add(1, 3, 7, 0, false, '192.0.2.2', '198.51.100.1', 80, 4, 3, 2, 'ShADR', true, false, 999);
+    t.add(-1, 3, 7, 0, false, '192.0.2.2', '198.51.100.1', 80, 4, 3, 2, 'ShADR', true, false, 999);
     const j = t.toJSON();
     expect(j.close_kind).toEqual({ fin: 1 });
     expect(j.conn_state).toEqual({ SF: 1 });
     expect(j.time_wait_holders).toEqual({ client: 1, server: 0 });
+    expect([j.orientation_guessed, j.time_wait_estimated]).toEqual([0, 1]);
+    // earliest and latest start follow the rows added only: the store takes a row out only when a row
+    // of the same connection, with the same start, replaces it
+    expect(j.start_ts).toEqual({ min: 999, max: 1000 });
     expect(j.top_services).toEqual([{ server_ip: '198.51.100.1', server_port: 80, ip_version: 4, n: 1, cf: 1, sf: 0, r: 0 }]);
     expect(j.top_clients).toEqual([{ client_ip: '192.0.2.1', n: 1 }]);
-    for (let i = 0; i <= MAX_KEYS; i++) t.add(1, 1, 3, 1, false, `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`, '198.51.100.1', 80, 4, 5, 5, 'ShADadFf');
+    for (let i = 0; i <= MAX_KEYS; i++) t.add(1, 1, 3, 1, false, `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`, '198.51.100.1', 80, 4, 5, 5, 'ShADadFf', false, false, 1001);
     const k = t.toJSON();
     expect(k.top_clients).toBeNull();
     expect(k.top_services).not.toBeNull();

@@ -2,7 +2,7 @@
 // of this one object, so they always say the same thing.
 
 import type Database from 'better-sqlite3';
-import { buildSummary, type Summary } from './summary.js';
+import { buildSummary, readTotals, type Summary } from './summary.js';
 import { endpointText } from '../decode/format.js';
 import { kindInfo, recommendationsFor, type Recommendation } from './kinds.js';
 import { VERSION } from '../version.js';
@@ -267,13 +267,17 @@ export function buildReport(db: Database.Database, captureId: number, opts: { db
 }
 
 function buildVerdict(db: Database.Database, captureId: number, s: Summary, groups: KindGroup[], findings: ReportFinding[], recs: Recommendation[]): Verdict {
-  const q = db
-    .prepare(
-      `SELECT count(*) AS n, sum(orientation_guessed) AS guessed, sum(close_kind NOT IN ('open','unanswered')) AS closed,
+  const t = readTotals(db, captureId);
+  const q =
+    t !== null && t.orientation_guessed !== undefined
+      ? { n: t.connections, guessed: t.orientation_guessed, closed: t.connections - (t.close_kind.open ?? 0) - (t.close_kind.unanswered ?? 0), estimated: t.time_wait_estimated }
+      : (db
+          .prepare(
+            `SELECT count(*) AS n, sum(orientation_guessed) AS guessed, sum(close_kind NOT IN ('open','unanswered')) AS closed,
               sum(time_wait_estimated) AS estimated
        FROM connections WHERE capture_id = ?`,
-    )
-    .get(captureId) as { n: number; guessed: number | null; closed: number | null; estimated: number | null };
+          )
+          .get(captureId) as { n: number; guessed: number | null; closed: number | null; estimated: number | null });
   const n = q.n;
   const guessed = q.guessed ?? 0;
   const closed = q.closed ?? 0;
@@ -432,9 +436,13 @@ function buildCharts(db: Database.Database, captureId: number, options: Record<s
   }
 
   // new connections per bucket (1 s, wider for long captures so there are at most ~300 buckets)
-  const span = db.prepare('SELECT min(start_ts) AS a, max(start_ts) AS b, count(*) AS n FROM connections WHERE capture_id = ?').get(captureId) as {
-    a: number | null; b: number | null; n: number;
-  };
+  const totals = readTotals(db, captureId);
+  const span =
+    totals !== null && totals.start_ts !== undefined
+      ? { a: totals.start_ts?.min ?? null, b: totals.start_ts?.max ?? null, n: totals.connections }
+      : (db.prepare('SELECT min(start_ts) AS a, max(start_ts) AS b, count(*) AS n FROM connections WHERE capture_id = ?').get(captureId) as {
+          a: number | null; b: number | null; n: number;
+        });
   let rate: Charts['connection_rate'] = { bucket: 1, points: [] };
   if (span.a !== null && span.b !== null && span.n > 0) {
     const nice = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 43200, 86400];
@@ -450,13 +458,14 @@ function buildCharts(db: Database.Database, captureId: number, options: Record<s
   if (hasTable(db, 'clocks')) {
     const multi = db
       .prepare(
-        `SELECT k.src_ip, k.dst_ip FROM clocks k WHERE k.capture_id = ?
-           AND NOT EXISTS (SELECT 1 FROM findings f WHERE f.capture_id = k.capture_id AND f.kind = 'ts-per-connection'
-                           AND f.host = k.src_ip AND json_extract(f.details, '$.peer') = k.dst_ip)
+        // the per-connection pairs once (their JSON read per clock row and finding took 0.9 s on 12,800 clocks and 512 findings)
+        `WITH per_conn AS (SELECT DISTINCT host, json_extract(details, '$.peer') AS peer FROM findings WHERE capture_id = ? AND kind = 'ts-per-connection')
+         SELECT k.src_ip, k.dst_ip FROM clocks k WHERE k.capture_id = ?
+           AND NOT EXISTS (SELECT 1 FROM per_conn p WHERE p.host = k.src_ip AND p.peer = k.dst_ip)
          GROUP BY k.src_ip, k.dst_ip HAVING count(*) > 1
          ORDER BY count(*) DESC, k.src_ip, k.dst_ip LIMIT 6`,
       )
-      .all(captureId) as { src_ip: string; dst_ip: string }[];
+      .all(captureId, captureId) as { src_ip: string; dst_ip: string }[];
     const clockRows = db.prepare('SELECT clock, rate_hz, connections FROM clocks WHERE capture_id = ? AND src_ip = ? AND dst_ip = ? ORDER BY clock');
     const conn = db.prepare(
       `SELECT id, client_ip, start_ts, end_ts, client_first_tsval, client_last_tsval, server_first_tsval, server_last_tsval FROM connections WHERE id = ?`,

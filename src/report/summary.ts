@@ -29,6 +29,23 @@ export interface Summary {
   worst: { kind: string; severity: string; summary: string; frames: number[]; wireshark_filter: string } | null;
 }
 
+/** a capture's counts over its connection rows (captures.totals), or null: a store written before
+ *  they existed, or totals that cannot be read, are counted with SQL */
+export function parseTotals(json: string | null | undefined): ConnTotalsJSON | null {
+  if (!json) return null;
+  try {
+    const t = JSON.parse(json) as ConnTotalsJSON;
+    return t.version === 1 ? t : null;
+  } catch {
+    return null;
+  }
+}
+
+export function readTotals(db: Database.Database, captureId: number): ConnTotalsJSON | null {
+  const row = db.prepare('SELECT * FROM captures WHERE id = ?').get(captureId) as { totals?: string | null } | undefined;
+  return parseTotals(row?.totals);
+}
+
 /** `fromRows`: count with SQL over the connection rows even when the capture has its totals
  *  (what the totals are tested against) */
 export function buildSummary(db: Database.Database, captureId: number, opts: { fromRows?: boolean } = {}): Summary {
@@ -36,16 +53,7 @@ export function buildSummary(db: Database.Database, captureId: number, opts: { f
     | { path: string; packets: number; tcp_segments: number; connections: number; first_ts: number | null; last_ts: number | null; damaged: string | null; decode_stats: string | null; totals?: string | null }
     | undefined;
   if (!cap) throw new Error(`no capture ${captureId} in the database`);
-  // a store written before captures.totals existed, or one whose totals cannot be read, is counted with SQL
-  let totals: ConnTotalsJSON | null = null;
-  if (!opts.fromRows && cap.totals) {
-    try {
-      const t = JSON.parse(cap.totals) as ConnTotalsJSON;
-      if (t.version === 1) totals = t;
-    } catch {
-      totals = null;
-    }
-  }
+  const totals = opts.fromRows ? null : parseTotals(cap.totals);
   const counts = (sql: string): Record<string, number> => {
     const out: Record<string, number> = {};
     for (const r of db.prepare(sql).all(captureId) as { k: string; n: number }[]) out[r.k] = r.n;

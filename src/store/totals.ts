@@ -34,6 +34,12 @@ export interface ConnTotalsJSON {
   active_closer: Record<string, number>;
   /** connections with a TIME-WAIT window, by its holder (a simultaneous close counts for both) */
   time_wait_holders: { client: number; server: number };
+  /** connections whose client/server orientation is a guess (no SYN seen), and whose TIME-WAIT is
+   *  dated from the peer's FIN (the last ACK not in the capture) */
+  orientation_guessed: number;
+  time_wait_estimated: number;
+  /** earliest and latest connection start (Unix seconds), null without connections */
+  start_ts: { min: number; max: number } | null;
   /** connections showing packets from one side only although that side answered (capture-notes) */
   one_way: { clientOnly: number; serverOnly: number; total: number };
   /** the 5 busiest services and clients, or null when there were more than MAX_KEYS of them */
@@ -64,6 +70,10 @@ export class ConnTotals {
   private readonly closer = new Array<number>(CONN_ENUMS.activeCloser.length).fill(0);
   private twClient = 0;
   private twServer = 0;
+  private guessed = 0;
+  private estimated = 0;
+  private startMin = Infinity;
+  private startMax = -Infinity;
   private clientOnly = 0;
   private serverOnly = 0;
   /** server address -> port -> counts */
@@ -85,8 +95,18 @@ export class ConnTotals {
     clientPkts: number,
     serverPkts: number,
     history: string,
+    guessed: boolean,
+    estimated: boolean,
+    start: number,
   ): void {
     this.connections += sign;
+    if (guessed) this.guessed += sign;
+    if (estimated) this.estimated += sign;
+    // a row replaces one of the same connection, which started at the same time: only new rows move these
+    if (sign === 1) {
+      if (start < this.startMin) this.startMin = start;
+      if (start > this.startMax) this.startMax = start;
+    }
     this.closeKind[closeKind] += sign;
     this.connState[connState] += sign;
     this.closer[activeCloser] += sign;
@@ -126,6 +146,7 @@ export class ConnTotals {
     this.add(
       -1, code(CONN_ENUMS.closeKind, r.close_kind), code(CONN_ENUMS.connState, r.conn_state), code(CONN_ENUMS.activeCloser, r.active_closer),
       r.time_wait_start !== null, r.client_ip, r.server_ip, r.server_port, r.ip_version, r.client_pkts, r.server_pkts, r.history ?? '',
+      r.orientation_guessed === 1, r.time_wait_estimated === 1, r.start_ts,
     );
   }
 
@@ -154,6 +175,9 @@ export class ConnTotals {
       conn_state: ordered(CONN_ENUMS.connState, this.connState),
       active_closer: ordered(CONN_ENUMS.activeCloser.map((v) => v ?? 'none'), this.closer),
       time_wait_holders: { client: this.twClient, server: this.twServer },
+      orientation_guessed: this.guessed,
+      time_wait_estimated: this.estimated,
+      start_ts: this.startMin <= this.startMax ? { min: this.startMin, max: this.startMax } : null,
       one_way: { clientOnly: this.clientOnly, serverOnly: this.serverOnly, total: this.connections },
       top_services: topServices,
       top_clients: topClients,
@@ -174,8 +198,12 @@ export interface StoredRow {
   client_pkts: number;
   server_pkts: number;
   history: string | null;
+  orientation_guessed: number;
+  time_wait_estimated: number | null;
+  start_ts: number;
 }
-export const STORED_COLUMNS = 'close_kind, conn_state, active_closer, time_wait_start, client_ip, server_ip, server_port, ip_version, client_pkts, server_pkts, history';
+export const STORED_COLUMNS =
+  'close_kind, conn_state, active_closer, time_wait_start, client_ip, server_ip, server_port, ip_version, client_pkts, server_pkts, history, orientation_guessed, time_wait_estimated, start_ts';
 
 /** SQLite's BINARY collation on ASCII text (addresses, enum names) */
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);

@@ -143,6 +143,9 @@ const S_CLOSER = slotOf('active_closer');
 const S_TW = slotOf('time_wait_start');
 const S_CPKTS = slotOf('client_pkts');
 const S_SPKTS = slotOf('server_pkts');
+const S_GUESSED = slotOf('orientation_guessed');
+const S_TW_EST = slotOf('time_wait_estimated');
+const S_START = slotOf('start_ts');
 const CONN_PARAMS = CONN_TEXTS + CONN_SLOTS;
 {
   if (CONN_SLOTS !== 54) throw new Error('store: layoutConn writes 54 slots per connection');
@@ -275,7 +278,10 @@ export class StoreWriter {
     const o = k * CONN_SLOTS;
     const t = k * CONN_TEXTS;
     const tw = nums[o + S_TW]!;
-    this.totals.add(sign, nums[o + S_KIND]!, nums[o + S_STATE]!, nums[o + S_CLOSER]!, tw === tw, texts[t]!, texts[t + 1]!, nums[o + S_PORT]!, nums[o + S_VERSION]!, nums[o + S_CPKTS]!, nums[o + S_SPKTS]!, texts[t + 2]!);
+    this.totals.add(
+      sign, nums[o + S_KIND]!, nums[o + S_STATE]!, nums[o + S_CLOSER]!, tw === tw, texts[t]!, texts[t + 1]!, nums[o + S_PORT]!, nums[o + S_VERSION]!, nums[o + S_CPKTS]!, nums[o + S_SPKTS]!, texts[t + 2]!,
+      nums[o + S_GUESSED] === 1, nums[o + S_TW_EST] === 1, nums[o + S_START]!,
+    );
   }
 
   /** take the row that row k replaces out of the totals: a row of this batch not inserted yet
