@@ -9,7 +9,7 @@ import { analyze } from '../src/pipeline/analyze.ts';
 import { buildSummary } from '../src/report/summary.ts';
 import { buildReport } from '../src/report/model.ts';
 import { StoreClient } from '../src/store/client.ts';
-import { ConnTotals, MAX_KEYS, type ConnTotalsJSON } from '../src/store/totals.ts';
+import { ConnTotals, MAX_KEYS, MAX_LISTED, type ConnTotalsJSON } from '../src/store/totals.ts';
 import { CONN_INSERT_ROWS, CONN_SLOTS, CONN_TEXTS, StoreWriter, slotOf } from '../src/store/writer.ts';
 import { generateCapture } from '../src/bench/gen.ts';
 import { captureFiles, corpusDir, corpusFiles, hasCorpus, repoRoot, tmpDir } from './helpers/env.ts';
@@ -127,7 +127,7 @@ describe.skipIf(!hasCorpus)('captures.totals on ../shared/corpus', () => {
 });
 
 describe('ConnTotals', () => {
-  it('counts a row in and out, and gives up a top list past MAX_KEYS distinct keys (the summary asks SQL then)', () => {
+  it('counts a row in and out, and gives up a list past MAX_KEYS distinct keys (the summary and report ask SQL then)', () => {
     const t = new ConnTotals();
     // close_kind 1 = fin, conn_state 3 = SF, active_closer 1 = client
     t.add(1, 1, 3, 1, true, '192.0.2.1', '198.51.100.1', 80, 4, 5, 5, 'ShADadFf', false, true, 1000);
@@ -143,10 +143,20 @@ describe('ConnTotals', () => {
     expect(j.start_ts).toEqual({ min: 999, max: 1000 });
     expect(j.top_services).toEqual([{ server_ip: '198.51.100.1', server_port: 80, ip_version: 4, n: 1, cf: 1, sf: 0, r: 0 }]);
     expect(j.top_clients).toEqual([{ client_ip: '192.0.2.1', n: 1 }]);
-    for (let i = 0; i <= MAX_KEYS; i++) t.add(1, 1, 3, 1, false, `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`, '198.51.100.1', 80, 4, 5, 5, 'ShADadFf', false, false, 1001);
+    expect(j.clients).toEqual([{ client_ip: '192.0.2.1', n: 1, time_wait_held: 1, resets: 0, refused: 0 }]);
+    expect(j.services).toEqual([{ server_ip: '198.51.100.1', server_port: 80, ip_version: 4, n: 1, cf: 1, sf: 0, resets: 0, refused: 0 }]);
+    const addr = (i: number): string => `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`;
+    for (let i = 0; i < MAX_LISTED; i++) t.add(1, 1, 3, 1, false, addr(i), '198.51.100.1', 80, 4, 5, 5, 'ShADadFf', false, false, 1001);
+    // past MAX_LISTED clients: no whole list, still the busiest five
+    const m = t.toJSON();
+    expect(m.clients).toBeNull();
+    expect(m.top_clients).toHaveLength(5);
+    for (let i = MAX_LISTED; i <= MAX_KEYS; i++) t.add(1, 1, 3, 1, false, addr(i), '198.51.100.1', 80, 4, 5, 5, 'ShADadFf', false, false, 1001);
     const k = t.toJSON();
     expect(k.top_clients).toBeNull();
+    expect(k.clients).toBeNull();
     expect(k.top_services).not.toBeNull();
+    expect(k.services).toHaveLength(1);
     expect(k.connections).toBe(MAX_KEYS + 2);
   });
 });

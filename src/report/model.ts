@@ -3,6 +3,7 @@
 
 import type Database from 'better-sqlite3';
 import { buildSummary, readTotals, type Summary } from './summary.js';
+import { cmp, type ClientTotals, type ServiceTotals } from '../store/totals.js';
 import { endpointText } from '../decode/format.js';
 import { kindInfo, recommendationsFor, type Recommendation } from './kinds.js';
 import { VERSION } from '../version.js';
@@ -353,6 +354,8 @@ function buildVerdict(db: Database.Database, captureId: number, s: Summary, grou
 }
 
 function offenders(db: Database.Database, captureId: number): { clients: ClientOffender[]; services: ServiceOffender[] } {
+  const t = readTotals(db, captureId);
+  if (t !== null && t.clients && t.services) return offendersFromTotals(db, captureId, t.clients, t.services);
   const clients = db
     .prepare(
       `WITH f AS (
@@ -386,6 +389,37 @@ function offenders(db: Database.Database, captureId: number): { clients: ClientO
       resets: s.resets, refused: s.refused, findings: s.findings,
     })),
   };
+}
+
+/** offenders() from the counts the store keeps per client and service: only the findings are
+ *  grouped with SQL (a few rows), not every connection (2.9 s on 1 M connections) */
+function offendersFromTotals(db: Database.Database, captureId: number, clients: ClientTotals[], services: ServiceTotals[]): { clients: ClientOffender[]; services: ServiceOffender[] } {
+  const byClient = new Map<string, number>();
+  for (const r of db
+    .prepare(
+      `SELECT c.client_ip AS ip, count(*) AS n FROM findings x JOIN connections c ON c.id = x.connection_id
+       WHERE x.capture_id = ? AND x.severity <> 'info' GROUP BY c.client_ip`,
+    )
+    .all(captureId) as { ip: string; n: number }[]) byClient.set(r.ip, r.n);
+  const byService = new Map<string, number>();
+  for (const r of db
+    .prepare(
+      `SELECT c.server_ip AS ip, c.server_port AS port, count(*) AS n FROM findings x JOIN connections c ON c.id = x.connection_id
+       WHERE x.capture_id = ? AND x.severity <> 'info' GROUP BY c.server_ip, c.server_port`,
+    )
+    .all(captureId) as { ip: string; port: number; n: number }[]) byService.set(`${r.ip} ${r.port}`, r.n);
+  const c = clients
+    .map((k) => ({ client: k.client_ip, connections: k.n, time_wait_held: k.time_wait_held, resets: k.resets, refused: k.refused, findings: byClient.get(k.client_ip) ?? 0 }))
+    .sort((a, b) => b.findings - a.findings || b.time_wait_held - a.time_wait_held || b.connections - a.connections || cmp(a.client, b.client))
+    .slice(0, 10);
+  const s = services
+    .map((k) => ({ k, findings: byService.get(`${k.server_ip} ${k.server_port}`) ?? 0 }))
+    .sort((a, b) => b.findings - a.findings || b.k.n - a.k.n || cmp(a.k.server_ip, b.k.server_ip) || a.k.server_port - b.k.server_port)
+    .slice(0, 10)
+    .map(({ k, findings }) => ({
+      service: endpointText(k.ip_version, k.server_ip, k.server_port), connections: k.n, client_first: k.cf, server_first: k.sf, resets: k.resets, refused: k.refused, findings,
+    }));
+  return { clients: c, services: s };
 }
 
 /** at most this many points per line; longer series are thinned evenly (first and last kept) */

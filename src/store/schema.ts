@@ -42,7 +42,7 @@ export const CAPTURES: Table = {
     col('connections', 'INTEGER', 'connections reconstructed'),
     col('analyzed_at', 'TEXT', 'ISO time of the analysis'),
     col('twscope_version', 'TEXT', 'twscope version that wrote the rows'),
-    col('totals', 'TEXT', 'JSON: counts over this capture\'s connection rows as written, for the summary and reports (GROUP BY over connections gives the same): connections by close_kind, conn_state and active_closer, TIME-WAIT holders, one-sided connections, the 5 busiest services and clients (null past 100,000 distinct ones)'),
+    col('totals', 'TEXT', 'JSON: counts over the capture\'s connection rows as written, for the summary and reports (GROUP BY over connections gives the same): connections by close_kind, conn_state and active_closer, TIME-WAIT holders, guessed orientations, estimated TIME-WAITs, first and last start, one-sided connections, the 5 busiest services and clients (null past 100,000 distinct ones), and every service and client with its closes and resets (null past 10,000)'),
   ],
 };
 

@@ -13,6 +13,8 @@ import { CONN_ENUMS } from '../tracker/connection.js';
 /** distinct client addresses, or services, counted at most: past it that list is left to SQL
  *  (a scan of a capture with millions of peers), so memory stays bounded */
 export const MAX_KEYS = 100_000;
+/** clients or services listed whole (for the report's busiest clients and services) at most */
+export const MAX_LISTED = 10_000;
 
 interface ServiceCount {
   ipVersion: number;
@@ -20,8 +22,40 @@ interface ServiceCount {
   /** closed first by the client, by the server */
   cf: number;
   sf: number;
-  /** ended by a reset (close_kind rst, fin-rst, refused) */
-  r: number;
+  /** ended by a reset (close_kind rst or fin-rst), or refused */
+  resets: number;
+  refused: number;
+}
+
+interface ClientCount {
+  n: number;
+  /** TIME-WAIT held by the client (it closed first, or both did) */
+  tw: number;
+  resets: number;
+  refused: number;
+}
+
+/** a service as `services` lists it */
+export interface ServiceTotals {
+  server_ip: string;
+  server_port: number;
+  ip_version: number;
+  n: number;
+  /** closed first by the client, by the server */
+  cf: number;
+  sf: number;
+  /** ended by a reset (rst, fin-rst) or refused */
+  resets: number;
+  refused: number;
+}
+
+/** a client address as `clients` lists it */
+export interface ClientTotals {
+  client_ip: string;
+  n: number;
+  time_wait_held: number;
+  resets: number;
+  refused: number;
 }
 
 /** what `captures.totals` holds (JSON); `version` changes when its meaning does */
@@ -45,11 +79,14 @@ export interface ConnTotalsJSON {
   /** the 5 busiest services and clients, or null when there were more than MAX_KEYS of them */
   top_services: { server_ip: string; server_port: number; ip_version: number; n: number; cf: number; sf: number; r: number }[] | null;
   top_clients: { client_ip: string; n: number }[] | null;
+  /** every service and every client address, or null when there were more than MAX_LISTED */
+  services: ServiceTotals[] | null;
+  clients: ClientTotals[] | null;
 }
 
 const TOP = 5;
-/** 1 at the close_kind codes of a reset: rst, fin-rst, refused */
-const RESET_KINDS = CONN_ENUMS.closeKind.map((k) => (k === 'rst' || k === 'fin-rst' || k === 'refused' ? 1 : 0));
+/** close_kind codes: 1 for a reset (rst, fin-rst), 2 for refused */
+const RESET_KINDS = CONN_ENUMS.closeKind.map((k) => (k === 'rst' || k === 'fin-rst' ? 1 : k === 'refused' ? 2 : 0));
 
 /** a one-sided connection (capture-notes' ONE_WAY_SQL): packets from `pkts`'s side only, and that
  *  side acknowledged, sent data or a FIN (letters of its case in the history) */
@@ -79,7 +116,7 @@ export class ConnTotals {
   /** server address -> port -> counts */
   private services: Map<string, Map<number, ServiceCount>> | null = new Map();
   private serviceKeys = 0;
-  private clients: Map<string, number> | null = new Map();
+  private clients: Map<string, ClientCount> | null = new Map();
 
   /** count one row in (sign 1) or take it out (sign -1); the enums as their codes in CONN_ENUMS */
   add(
@@ -124,20 +161,30 @@ export class ConnTotals {
       let s = byPort.get(serverPort);
       if (s === undefined) {
         if (++this.serviceKeys > MAX_KEYS) this.services = null;
-        else byPort.set(serverPort, (s = { ipVersion, n: 0, cf: 0, sf: 0, r: 0 }));
+        else byPort.set(serverPort, (s = { ipVersion, n: 0, cf: 0, sf: 0, resets: 0, refused: 0 }));
       }
       if (s !== undefined) {
         s.n += sign;
         if (activeCloser === 1) s.cf += sign;
         else if (activeCloser === 2) s.sf += sign;
-        if (RESET_KINDS[closeKind] === 1) s.r += sign;
+        const reset = RESET_KINDS[closeKind];
+        if (reset === 1) s.resets += sign;
+        else if (reset === 2) s.refused += sign;
       }
     }
     if (this.clients !== null) {
-      const n = this.clients.get(clientIp);
-      if (n !== undefined) this.clients.set(clientIp, n + sign);
-      else if (this.clients.size >= MAX_KEYS) this.clients = null;
-      else this.clients.set(clientIp, sign);
+      let k = this.clients.get(clientIp);
+      if (k === undefined) {
+        if (this.clients.size >= MAX_KEYS) this.clients = null;
+        else this.clients.set(clientIp, (k = { n: 0, tw: 0, resets: 0, refused: 0 }));
+      }
+      if (k !== undefined) {
+        k.n += sign;
+        if (hasTimeWait && (activeCloser === 1 || activeCloser === 3)) k.tw += sign;
+        const reset = RESET_KINDS[closeKind];
+        if (reset === 1) k.resets += sign;
+        else if (reset === 2) k.refused += sign;
+      }
     }
   }
 
@@ -152,21 +199,25 @@ export class ConnTotals {
 
   toJSON(): ConnTotalsJSON {
     let topServices: ConnTotalsJSON['top_services'] = null;
+    let services: ServiceTotals[] | null = null;
     if (this.services !== null) {
-      const all: NonNullable<ConnTotalsJSON['top_services']> = [];
+      const all: ServiceTotals[] = [];
       for (const [ip, byPort] of this.services) {
-        for (const [port, s] of byPort) if (s.n > 0) all.push({ server_ip: ip, server_port: port, ip_version: s.ipVersion, n: s.n, cf: s.cf, sf: s.sf, r: s.r });
+        for (const [port, s] of byPort) if (s.n > 0) all.push({ server_ip: ip, server_port: port, ip_version: s.ipVersion, n: s.n, cf: s.cf, sf: s.sf, resets: s.resets, refused: s.refused });
       }
       // as the SQL orders them: most connections first, then by address text and port
       all.sort((a, b) => b.n - a.n || cmp(a.server_ip, b.server_ip) || a.server_port - b.server_port);
-      topServices = all.slice(0, TOP);
+      topServices = all.slice(0, TOP).map((s) => ({ server_ip: s.server_ip, server_port: s.server_port, ip_version: s.ip_version, n: s.n, cf: s.cf, sf: s.sf, r: s.resets + s.refused }));
+      if (all.length <= MAX_LISTED) services = all;
     }
     let topClients: ConnTotalsJSON['top_clients'] = null;
+    let clients: ClientTotals[] | null = null;
     if (this.clients !== null) {
-      const all: NonNullable<ConnTotalsJSON['top_clients']> = [];
-      for (const [ip, n] of this.clients) if (n > 0) all.push({ client_ip: ip, n });
+      const all: ClientTotals[] = [];
+      for (const [ip, k] of this.clients) if (k.n > 0) all.push({ client_ip: ip, n: k.n, time_wait_held: k.tw, resets: k.resets, refused: k.refused });
       all.sort((a, b) => b.n - a.n || cmp(a.client_ip, b.client_ip));
-      topClients = all.slice(0, TOP);
+      topClients = all.slice(0, TOP).map((c) => ({ client_ip: c.client_ip, n: c.n }));
+      if (all.length <= MAX_LISTED) clients = all;
     }
     return {
       version: 1,
@@ -181,6 +232,8 @@ export class ConnTotals {
       one_way: { clientOnly: this.clientOnly, serverOnly: this.serverOnly, total: this.connections },
       top_services: topServices,
       top_clients: topClients,
+      services,
+      clients,
     };
   }
 }
@@ -206,7 +259,7 @@ export const STORED_COLUMNS =
   'close_kind, conn_state, active_closer, time_wait_start, client_ip, server_ip, server_port, ip_version, client_pkts, server_pkts, history, orientation_guessed, time_wait_estimated, start_ts';
 
 /** SQLite's BINARY collation on ASCII text (addresses, enum names) */
-const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+export const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /** counts above zero by name, most first, then by name (the order of `ORDER BY n DESC, k`) */
 function ordered(names: readonly (string | null)[], counts: number[]): Record<string, number> {
