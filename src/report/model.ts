@@ -3,7 +3,7 @@
 
 import type Database from 'better-sqlite3';
 import { buildSummary, readTotals, type Summary } from './summary.js';
-import { cmp, type ClientTotals, type ServiceTotals } from '../store/totals.js';
+import { cmp, type ClientTotals, type ConnTotalsJSON, type ServiceTotals } from '../store/totals.js';
 import { endpointText } from '../decode/format.js';
 import { kindInfo, recommendationsFor, type Recommendation } from './kinds.js';
 import { VERSION } from '../version.js';
@@ -172,7 +172,9 @@ export function latestCaptureId(db: Database.Database): number {
 }
 
 export function buildReport(db: Database.Database, captureId: number, opts: { db?: string; now?: Date } = {}): Report {
-  const summary = buildSummary(db, captureId);
+  // the store's counts over the connections, read once for every part below (null: count with SQL)
+  const totals = readTotals(db, captureId);
+  const summary = buildSummary(db, captureId, { totals });
   const cap = db.prepare('SELECT id, path, format, packets, first_ts, last_ts, damaged, options FROM captures WHERE id = ?').get(captureId) as {
     id: number; path: string; format: string | null; packets: number; first_ts: number | null; last_ts: number | null; damaged: string | null; options: string | null;
   };
@@ -257,20 +259,19 @@ export function buildReport(db: Database.Database, captureId: number, opts: { db
     db: opts.db ?? null,
     capture: { id: cap.id, path: cap.path, format: cap.format, packets: cap.packets, first_ts: cap.first_ts, last_ts: cap.last_ts, damaged: cap.damaged, options },
     summary,
-    verdict: buildVerdict(db, captureId, summary, findingsByKind, findings, recommendations),
+    verdict: buildVerdict(db, captureId, totals, summary, findingsByKind, findings, recommendations),
     findings_by_kind: findingsByKind,
     findings,
-    top_offenders: offenders(db, captureId),
+    top_offenders: offenders(db, captureId, totals),
     recommendations,
-    charts: buildCharts(db, captureId, options, findings),
+    charts: buildCharts(db, captureId, totals, options, findings),
   };
   return report;
 }
 
-function buildVerdict(db: Database.Database, captureId: number, s: Summary, groups: KindGroup[], findings: ReportFinding[], recs: Recommendation[]): Verdict {
-  const t = readTotals(db, captureId);
+function buildVerdict(db: Database.Database, captureId: number, t: ConnTotalsJSON | null, s: Summary, groups: KindGroup[], findings: ReportFinding[], recs: Recommendation[]): Verdict {
   const q =
-    t !== null && t.orientation_guessed !== undefined
+    t !== null
       ? { n: t.connections, guessed: t.orientation_guessed, closed: t.connections - (t.close_kind.open ?? 0) - (t.close_kind.unanswered ?? 0), estimated: t.time_wait_estimated }
       : (db
           .prepare(
@@ -353,9 +354,8 @@ function buildVerdict(db: Database.Database, captureId: number, s: Summary, grou
   };
 }
 
-function offenders(db: Database.Database, captureId: number): { clients: ClientOffender[]; services: ServiceOffender[] } {
-  const t = readTotals(db, captureId);
-  if (t !== null && t.clients && t.services) return offendersFromTotals(db, captureId, t.clients, t.services);
+function offenders(db: Database.Database, captureId: number, t: ConnTotalsJSON | null): { clients: ClientOffender[]; services: ServiceOffender[] } {
+  if (t !== null && t.clients !== null && t.services !== null) return offendersFromTotals(db, captureId, t.clients, t.services);
   const clients = db
     .prepare(
       `WITH f AS (
@@ -433,7 +433,7 @@ function thin<T>(pts: T[], max = MAX_POINTS): T[] {
   return out;
 }
 
-function buildCharts(db: Database.Database, captureId: number, options: Record<string, unknown>, findings: ReportFinding[]): Charts {
+function buildCharts(db: Database.Database, captureId: number, totals: ConnTotalsJSON | null, options: Record<string, unknown>, findings: ReportFinding[]): Charts {
   const timeWait = typeof options.time_wait === 'number' ? options.time_wait : typeof options.timeWait === 'number' ? options.timeWait : 60;
 
   // TIME-WAIT occupancy: the store's timeline (per host, all peers), else swept from the connections
@@ -470,9 +470,8 @@ function buildCharts(db: Database.Database, captureId: number, options: Record<s
   }
 
   // new connections per bucket (1 s, wider for long captures so there are at most ~300 buckets)
-  const totals = readTotals(db, captureId);
   const span =
-    totals !== null && totals.start_ts !== undefined
+    totals !== null
       ? { a: totals.start_ts?.min ?? null, b: totals.start_ts?.max ?? null, n: totals.connections }
       : (db.prepare('SELECT min(start_ts) AS a, max(start_ts) AS b, count(*) AS n FROM connections WHERE capture_id = ?').get(captureId) as {
           a: number | null; b: number | null; n: number;

@@ -46,14 +46,14 @@ export function readTotals(db: Database.Database, captureId: number): ConnTotals
   return parseTotals(row?.totals);
 }
 
-/** `fromRows`: count with SQL over the connection rows even when the capture has its totals
- *  (what the totals are tested against) */
-export function buildSummary(db: Database.Database, captureId: number, opts: { fromRows?: boolean } = {}): Summary {
+/** `totals`: the capture's totals when the caller has read them already; null counts with SQL over
+ *  the connection rows even when the capture has totals (what the totals are tested against) */
+export function buildSummary(db: Database.Database, captureId: number, opts: { totals?: ConnTotalsJSON | null } = {}): Summary {
   const cap = db.prepare('SELECT * FROM captures WHERE id = ?').get(captureId) as
     | { path: string; packets: number; tcp_segments: number; connections: number; first_ts: number | null; last_ts: number | null; damaged: string | null; decode_stats: string | null; totals?: string | null }
     | undefined;
   if (!cap) throw new Error(`no capture ${captureId} in the database`);
-  const totals = opts.fromRows ? null : parseTotals(cap.totals);
+  const totals = opts.totals !== undefined ? opts.totals : parseTotals(cap.totals);
   const counts = (sql: string): Record<string, number> => {
     const out: Record<string, number> = {};
     for (const r of db.prepare(sql).all(captureId) as { k: string; n: number }[]) out[r.k] = r.n;

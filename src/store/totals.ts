@@ -148,10 +148,10 @@ export class ConnTotals {
     this.connState[connState] += sign;
     this.closer[activeCloser] += sign;
     // activeCloser codes: 1 client, 2 server, 3 both
-    if (hasTimeWait) {
-      if (activeCloser === 1 || activeCloser === 3) this.twClient += sign;
-      if (activeCloser === 2 || activeCloser === 3) this.twServer += sign;
-    }
+    const clientTw = hasTimeWait && (activeCloser === 1 || activeCloser === 3);
+    if (clientTw) this.twClient += sign;
+    if (hasTimeWait && (activeCloser === 2 || activeCloser === 3)) this.twServer += sign;
+    const reset = RESET_KINDS[closeKind];
     if (serverPkts === 0 && answeredAlone(clientPkts, serverPkts, history, 'ADF')) this.clientOnly += sign;
     if (clientPkts === 0 && answeredAlone(serverPkts, clientPkts, history, 'adf')) this.serverOnly += sign;
 
@@ -167,7 +167,6 @@ export class ConnTotals {
         s.n += sign;
         if (activeCloser === 1) s.cf += sign;
         else if (activeCloser === 2) s.sf += sign;
-        const reset = RESET_KINDS[closeKind];
         if (reset === 1) s.resets += sign;
         else if (reset === 2) s.refused += sign;
       }
@@ -180,8 +179,7 @@ export class ConnTotals {
       }
       if (k !== undefined) {
         k.n += sign;
-        if (hasTimeWait && (activeCloser === 1 || activeCloser === 3)) k.tw += sign;
-        const reset = RESET_KINDS[closeKind];
+        if (clientTw) k.tw += sign;
         if (reset === 1) k.resets += sign;
         else if (reset === 2) k.refused += sign;
       }

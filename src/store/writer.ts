@@ -331,15 +331,14 @@ export class StoreWriter {
     this.db
       .prepare(
         `UPDATE captures SET path = ?, format = ?, link_types = ?, packets = ?, tcp_segments = ?, first_ts = ?, first_ns = ?, last_ts = ?, last_ns = ?,
-         damaged = ?, options = ?, decode_stats = ?, status = 'complete', connections = ?, twscope_version = ? WHERE id = ?`,
+         damaged = ?, options = ?, decode_stats = ?, status = 'complete', connections = ?, twscope_version = ?, totals = ? WHERE id = ?`,
       )
       .run(
         row.path, row.format, row.linkTypes, row.packets, row.tcpSegments,
         ts(row.firstSec, row.firstNsec), row.firstSec === null ? null : nanos(row.firstSec, row.firstNsec ?? 0),
         ts(row.lastSec, row.lastNsec), row.lastSec === null ? null : nanos(row.lastSec, row.lastNsec ?? 0),
-        row.damaged, JSON.stringify(row.options), JSON.stringify(row.decodeStats), row.connections, row.version, this.captureId,
+        row.damaged, JSON.stringify(row.options), JSON.stringify(row.decodeStats), row.connections, row.version, JSON.stringify(this.totals.toJSON()), this.captureId,
       );
-    this.db.prepare('UPDATE captures SET totals = ? WHERE id = ?').run(JSON.stringify(this.totals.toJSON()), this.captureId);
     if (this.deferredIndexes) {
       // sort the index entries through temporary files, not RAM: in memory they were the
       // largest allocation of a run (tens of MB per million connections, at the very end)
