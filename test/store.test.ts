@@ -90,6 +90,26 @@ describe('analyzing a capture again', () => {
   );
 });
 
+describe('page size', () => {
+  it.skipIf(!existsSync(capture('reuse-refused')))('a new store gets 16 KiB pages; an existing one keeps its own', async () => {
+    const fresh = path.join(dir, 'pages-new.db');
+    await analyze({ paths: [capture('reuse-refused')], dbPath: fresh, packets: false, options: OPTS });
+    const older = path.join(dir, 'pages-old.db');
+    const d = new Database(older);
+    d.exec('CREATE TABLE t (x)'); // as a store made with SQLite's default page size
+    d.close();
+    await analyze({ paths: [capture('reuse-refused')], dbPath: older, packets: false, options: OPTS });
+    const pageSize = (db: string): unknown => {
+      const x = new Database(db, { readonly: true });
+      const v = x.pragma('page_size', { simple: true });
+      x.close();
+      return v;
+    };
+    expect(pageSize(fresh)).toBe(16384);
+    expect(pageSize(older)).toBe(4096);
+  });
+});
+
 describe('connection indexes', () => {
   const captures = ['reuse-client-tw-kernel', 'port-exhaustion'];
   it.skipIf(!captures.every((n) => existsSync(capture(n))))('a new store and a capture added to it: both indexes present and used', async () => {
