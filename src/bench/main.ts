@@ -99,10 +99,10 @@ async function analyzeStep(file: string, detectors: boolean): Promise<StepResult
   return { packets: r.frames, note: `${r.connections} connections, peak ${r.peakOpen} in memory, summary ${text.length} chars` };
 }
 
-/** run a program, with its peak RSS from GNU time when available */
-function external(cmd: string, args: string[], note: (stdout: string) => string): Promise<StepResult & { maxRssKb?: number }> {
+/** run a program, with its peak RSS and CPU time from GNU time when available */
+function external(cmd: string, args: string[], note: (stdout: string) => string): Promise<StepResult & { maxRssKb?: number; cpuSeconds?: number }> {
   const haveTime = existsSync('/usr/bin/time');
-  const argv = haveTime ? ['-f', 'TWSCOPE_MAXRSS=%M', cmd, ...args] : args;
+  const argv = haveTime ? ['-f', 'TWSCOPE_MAXRSS=%M TWSCOPE_CPU=%U+%S', cmd, ...args] : args;
   return new Promise((resolve, reject) => {
     const p = spawn(haveTime ? '/usr/bin/time' : cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -112,7 +112,8 @@ function external(cmd: string, args: string[], note: (stdout: string) => string)
     p.on('error', reject);
     p.on('close', () => {
       const m = /TWSCOPE_MAXRSS=(\d+)/.exec(err);
-      resolve({ packets: -1, note: note(out), maxRssKb: m ? Number(m[1]) : undefined });
+      const c = /TWSCOPE_CPU=([\d.]+)\+([\d.]+)/.exec(err);
+      resolve({ packets: -1, note: note(out), maxRssKb: m ? Number(m[1]) : undefined, cpuSeconds: c ? Number(c[1]) + Number(c[2]) : undefined });
     });
   });
 }
@@ -124,6 +125,10 @@ const outDir = path.join(repoRoot, 'bench-out');
 interface ChildOut {
   packets: number;
   seconds: number;
+  /** user + system CPU time of every thread of the step's process (-1: unknown). On a machine
+   *  with few cores the wall time of a step depends on what its threads compete with; the CPU
+   *  time is the work done, and varies less from run to run */
+  cpuSeconds: number;
   maxRssKb: number;
   note?: string;
 }
@@ -132,9 +137,11 @@ async function child(stepName: string, file: string): Promise<void> {
   const step = STEPS.find((s) => s.name === stepName);
   if (!step) throw new Error(`unknown step ${stepName}`);
   const t0 = process.hrtime.bigint();
+  const cpu0 = process.cpuUsage();
   const r = await step.run(file);
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  const out: ChildOut = { packets: r.packets, seconds, maxRssKb: process.resourceUsage().maxRSS, note: r.note };
+  const cpu = process.cpuUsage(cpu0);
+  const out: ChildOut = { packets: r.packets, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, maxRssKb: process.resourceUsage().maxRSS, note: r.note };
   process.stdout.write(JSON.stringify(out) + '\n');
 }
 
@@ -178,7 +185,7 @@ async function main(argv: string[]): Promise<void> {
     }
     files.push({ file, packets: size, bytes: statSync(file).size });
   }
-  const rows: string[][] = [['file', 'MB', 'step', 'packets', 'seconds', 'range', 'packets/s', 'MB/s', 'peak RSS MiB', 'note']];
+  const rows: string[][] = [['file', 'MB', 'step', 'packets', 'seconds', 'range', 'CPU s', 'packets/s', 'MB/s', 'peak RSS MiB', 'note']];
   const ratios: string[] = [];
   for (const f of files) {
     const steps = stepNames.map((name) => {
@@ -193,13 +200,14 @@ async function main(argv: string[]): Promise<void> {
         let r: ChildOut;
         if (st.step.external) {
           const t0 = process.hrtime.bigint();
-          const x = (await st.step.run(f.file)) as StepResult & { maxRssKb?: number };
-          r = { packets: f.packets, seconds: Number(process.hrtime.bigint() - t0) / 1e9, maxRssKb: x.maxRssKb ?? -1, note: x.note };
+          const x = (await st.step.run(f.file)) as StepResult & { maxRssKb?: number; cpuSeconds?: number };
+          r = { packets: f.packets, seconds: Number(process.hrtime.bigint() - t0) / 1e9, cpuSeconds: x.cpuSeconds ?? -1, maxRssKb: x.maxRssKb ?? -1, note: x.note };
         } else r = await runChild(st.name, f.file);
         st.results.push(r);
         // each round's peak too: the table keeps only the highest, and one outlier round sets it
         const rssNote = r.maxRssKb >= 0 ? `, peak RSS ${(r.maxRssKb / 1024).toFixed(0)} MiB` : '';
-        process.stderr.write(`  round ${round}/${runs}: ${st.name} on ${path.basename(f.file)}: ${r.seconds.toFixed(2)} s${rssNote}\n`);
+        const cpuNote = r.cpuSeconds >= 0 ? ` (CPU ${r.cpuSeconds.toFixed(2)} s)` : '';
+        process.stderr.write(`  round ${round}/${runs}: ${st.name} on ${path.basename(f.file)}: ${r.seconds.toFixed(2)} s${cpuNote}${rssNote}\n`);
       }
     }
     const mb = f.bytes / 1e6;
@@ -212,6 +220,7 @@ async function main(argv: string[]): Promise<void> {
       const med = median(secs);
       const r = st.results[0]!;
       const rss = Math.max(...st.results.map((x) => x.maxRssKb));
+      const cpus = st.results.map((x) => x.cpuSeconds);
       rows.push([
         path.basename(f.file),
         mb.toFixed(0),
@@ -219,6 +228,7 @@ async function main(argv: string[]): Promise<void> {
         fmtNum(r.packets),
         med.toFixed(2),
         secs.length > 1 ? `${Math.min(...secs).toFixed(2)}-${Math.max(...secs).toFixed(2)}` : '',
+        cpus.every((c) => c >= 0) ? median(cpus).toFixed(2) : '-',
         fmtNum(r.packets / med),
         (mb / med).toFixed(0),
         rss >= 0 ? (rss / 1024).toFixed(0) : '-',
@@ -226,9 +236,9 @@ async function main(argv: string[]): Promise<void> {
       ]);
     }
     // the same comparisons round by round (each round ran the steps back to back)
-    const of = (name: string): number[] | null => {
+    const of = (name: string, what: 'seconds' | 'cpuSeconds' = 'seconds'): number[] | null => {
       const st = steps.find((x) => x.name === name);
-      return st && st.results.length ? st.results.map((r) => r.seconds) : null;
+      return st && st.results.length && st.results.every((r) => r[what] >= 0) ? st.results.map((r) => r[what]) : null;
     };
     const pairs: [string, string][] = [['analyze', 'analyze (no detectors)'], ['analyze', 'tcptrace -n'], ['analyze (no detectors)', 'tcptrace -n'], ['analyze', 'tshark -z conv,tcp'], ['analyze (no detectors)', 'tshark -z conv,tcp']];
     for (const [a, b] of pairs) {
@@ -238,9 +248,16 @@ async function main(argv: string[]): Promise<void> {
       const per = x.map((v, k) => v / y[k]!);
       ratios.push(`${path.basename(f.file)}: ${a} / ${b}: ${(median(x) / median(y)).toFixed(3)} of the medians; by round ${per.map((v) => v.toFixed(3)).join(', ')}`);
     }
+    // the detectors' cost as work done, beside the wall-time ratio above
+    const cx = of('analyze', 'cpuSeconds');
+    const cy = of('analyze (no detectors)', 'cpuSeconds');
+    if (cx && cy) {
+      const per = cx.map((v, k) => v / cy[k]!);
+      ratios.push(`${path.basename(f.file)}: CPU time, analyze / analyze (no detectors): ${(median(cx) / median(cy)).toFixed(3)} of the medians; by round ${per.map((v) => v.toFixed(3)).join(', ')}`);
+    }
   }
   const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  for (const r of rows) process.stdout.write(r.map((c, i) => (i === 0 || i === 2 || i === 9 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ').trimEnd() + '\n');
+  for (const r of rows) process.stdout.write(r.map((c, i) => (i === 0 || i === 2 || i === 10 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ').trimEnd() + '\n');
   if (ratios.length) process.stdout.write('\ntime ratios (seconds of the first over seconds of the second)\n' + ratios.join('\n') + '\n');
 }
 
