@@ -69,29 +69,35 @@ export async function analyze(params: AnalyzeParams): Promise<AnalyzeResult> {
     await store.open(params.dbPath, captureKey(params.paths));
     limitHeapGrowth();
     const detectors: Detector[] = params.detectors === false ? [] : createDetectors(params.options);
+    // The detectors are called through bound functions, one call site per kind of event: the
+    // site sees several targets and V8 inlines none of them. Called as methods, their code was
+    // inlined into the tracker's largest functions (push, sweepBucket, create), and each branch a
+    // detector first took after that deoptimized and recompiled those as well (3 M packets:
+    // 2.09 s of optimizing compilation instead of 2.47 s, and 0.16 s less CPU time in six paired runs).
     const segDetectors = detectors.filter((d) => d.onSegment);
+    const segCalls = segDetectors.map((d) => d.onSegment!.bind(d));
     const segFlags = segDetectors.map((d) => d.segmentFlags ?? 0);
-    const reuseDetectors = detectors.filter((d) => d.onReuse);
-    const endDetectors = detectors.filter((d) => d.onConnEnd);
+    const reuseCalls = detectors.filter((d) => d.onReuse).map((d) => d.onReuse!.bind(d));
+    const endCalls = detectors.filter((d) => d.onConnEnd).map((d) => d.onConnEnd!.bind(d));
     const wantPackets = params.packets;
 
     const tracker = new Tracker(
       { timeWait: params.options.timeWait, idleTimeout: params.options.idleTimeout, firstId: store.firstConnId },
       {
         onSegment(seg: Segment, conn: Conn, dir: 0 | 1): void {
-          for (let i = 0; i < segDetectors.length; i++) {
+          for (let i = 0; i < segCalls.length; i++) {
             const m = segFlags[i]!;
-            if (m === 0 || (seg.flags & m) !== 0) segDetectors[i]!.onSegment!(seg, conn, dir);
+            if (m === 0 || (seg.flags & m) !== 0) segCalls[i]!(seg, conn, dir);
           }
           if (wantPackets) {
             store.writePacket(seg.frame, seg.tsSec, seg.tsNsec, seg.ts, conn.id, dir, flagLetters(seg.flags), seg.seq, seg.ack, seg.window, seg.payloadLen, seg.hasTs ? seg.tsval : null, seg.hasTs ? seg.tsecr : null, segmentResent());
           }
         },
         onReuse(conn: Conn, prev: Conn): void {
-          for (const d of reuseDetectors) d.onReuse!(conn, prev);
+          for (let i = 0; i < reuseCalls.length; i++) reuseCalls[i]!(conn, prev);
         },
         onConnEnd(conn: Conn): void {
-          for (const d of endDetectors) d.onConnEnd!(conn);
+          for (let i = 0; i < endCalls.length; i++) endCalls[i]!(conn);
           // a row written ahead is rewritten whole if anything in it changed (rare: a packet
           // after the close, or the end came otherwise than expected)
           if (!conn.earlyRowCurrent) store.writeConn(conn, conn.earlyFrame === 0);
