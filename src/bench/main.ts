@@ -236,28 +236,28 @@ async function main(argv: string[]): Promise<void> {
       ]);
     }
     // the same comparisons round by round (each round ran the steps back to back)
-    const of = (name: string, what: 'seconds' | 'cpuSeconds' = 'seconds'): number[] | null => {
+    const of = (name: string, what: 'seconds' | 'cpuSeconds'): number[] | null => {
       const st = steps.find((x) => x.name === name);
       return st && st.results.length && st.results.every((r) => r[what] >= 0) ? st.results.map((r) => r[what]) : null;
     };
-    const pairs: [string, string][] = [['analyze', 'analyze (no detectors)'], ['analyze', 'tcptrace -n'], ['analyze (no detectors)', 'tcptrace -n'], ['analyze', 'tshark -z conv,tcp'], ['analyze (no detectors)', 'tshark -z conv,tcp']];
-    for (const [a, b] of pairs) {
-      const x = of(a);
-      const y = of(b);
+    // each pair in wall time; the detectors' cost also as work done (CPU time), beside it
+    const pairs: [string, string, 'seconds' | 'cpuSeconds'][] = [
+      ['analyze', 'analyze (no detectors)', 'seconds'], ['analyze', 'analyze (no detectors)', 'cpuSeconds'], ['analyze', 'tcptrace -n', 'seconds'],
+      ['analyze (no detectors)', 'tcptrace -n', 'seconds'], ['analyze', 'tshark -z conv,tcp', 'seconds'], ['analyze (no detectors)', 'tshark -z conv,tcp', 'seconds'],
+    ];
+    for (const [a, b, what] of pairs) {
+      const x = of(a, what);
+      const y = of(b, what);
       if (!x || !y) continue;
       const per = x.map((v, k) => v / y[k]!);
-      ratios.push(`${path.basename(f.file)}: ${a} / ${b}: ${(median(x) / median(y)).toFixed(3)} of the medians; by round ${per.map((v) => v.toFixed(3)).join(', ')}`);
-    }
-    // the detectors' cost as work done, beside the wall-time ratio above
-    const cx = of('analyze', 'cpuSeconds');
-    const cy = of('analyze (no detectors)', 'cpuSeconds');
-    if (cx && cy) {
-      const per = cx.map((v, k) => v / cy[k]!);
-      ratios.push(`${path.basename(f.file)}: CPU time, analyze / analyze (no detectors): ${(median(cx) / median(cy)).toFixed(3)} of the medians; by round ${per.map((v) => v.toFixed(3)).join(', ')}`);
+      const label = what === 'cpuSeconds' ? `CPU time, ${a} / ${b}` : `${a} / ${b}`;
+      ratios.push(`${path.basename(f.file)}: ${label}: ${(median(x) / median(y)).toFixed(3)} of the medians; by round ${per.map((v) => v.toFixed(3)).join(', ')}`);
     }
   }
   const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  for (const r of rows) process.stdout.write(r.map((c, i) => (i === 0 || i === 2 || i === 10 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ').trimEnd() + '\n');
+  // text columns (file, step, note) flush left, numbers right
+  const note = rows[0].length - 1;
+  for (const r of rows) process.stdout.write(r.map((c, i) => (i === 0 || i === 2 || i === note ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ').trimEnd() + '\n');
   if (ratios.length) process.stdout.write('\ntime ratios (seconds of the first over seconds of the second)\n' + ratios.join('\n') + '\n');
 }
 
