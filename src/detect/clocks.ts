@@ -318,10 +318,11 @@ export class ClockDetector implements Detector {
 
   /** a connection's (client, server) and (server, client) pairs, remembered by its tracker slot
    *  until the slot holds another connection: its SYN, FINs and end need them, one lookup each.
-   *  Per slot and direction: the pair's index + 1 (0: none) */
-  private slotPair = [new Int32Array(1024), new Int32Array(1024)];
+   *  Per slot and direction: the pair's index + 1 (0: none). They start small so that growing
+   *  them is a path V8 has seen before it optimizes (see LATE in util.ts) */
+  private slotPair = [new Int32Array(16), new Int32Array(16)];
   /** the connection id each slot's pairs belong to (ids start at 1: 0 is none) */
-  private slotConn = [new Uint32Array(1024), new Uint32Array(1024)];
+  private slotConn = [new Uint32Array(16), new Uint32Array(16)];
 
   private growSlots(k: number): void {
     const n = Math.max(2 * this.slotConn[0]!.length, k + 1);
@@ -336,8 +337,9 @@ export class ClockDetector implements Detector {
   }
 
   /** capture time a new pair is dated from (connPair's callers set it: a double argument to a call
-   *  that is not inlined is a heap number per call) */
-  private pairT = 0;
+   *  that is not inlined is a heap number per call); a double from the start, so that the first
+   *  capture time does not change the field's representation (a deoptimization) */
+  private pairT = NaN;
 
   private connPair(c: Conn, rev: 0 | 1): Pair {
     const t = this.pairT;
@@ -492,11 +494,17 @@ export class ClockDetector implements Detector {
     }
     // per-connection offsets nearly everywhere so far (nine in ten connections brought a new clock): cluster
     // one connection in SAMPLE_EVERY; a host clock with several connections still shows, at a
-    // fraction of the cost on busy pairs
-    if (p.clustered >= SAMPLE_AFTER && p.newClocks > 0.9 * p.clustered && p.sampleTick++ % SAMPLE_EVERY !== 0) {
-      p.sampledOut++;
-      return;
-    }
+    // fraction of the cost on busy pairs. Every operation here runs for every side: one that first
+    // ran when sampling started, after V8 had optimized this large function, deoptimized it (see LATE in util.ts)
+    const many = p.clustered >= SAMPLE_AFTER;
+    const fresh = p.newClocks > 0.9 * p.clustered;
+    const sampling = many && fresh;
+    const tick = p.sampleTick;
+    const off = tick % SAMPLE_EVERY !== 0;
+    const skip = sampling && off;
+    p.sampleTick = tick + (sampling ? 1 : 0);
+    p.sampledOut += skip ? 1 : 0;
+    if (skip) return;
     const ta = s.firstTsTime - p.tRef;
     const tb = s.lastTsTime - p.tRef;
     const d = tb - ta;
@@ -630,9 +638,15 @@ export class ClockDetector implements Detector {
     } else {
       const rate = seqDiff(v, p.lineV) / dt;
       const prev = p.lineRate;
-      // one tick of quantization at each of the two ends, and the capture's timing jitter
-      if (prev > 0 && rate > 0 && Math.abs(rate - prev) <= LINE_TOL * prev + (4 + 4 * JITTER * rate) / dt) p.lineRuns++;
-      else if (prev !== 0) p.lineBreaks++;
+      // one tick of quantization at each of the two ends, and the capture's timing jitter (every
+      // comparison made on every call: see LATE in util.ts)
+      const close = Math.abs(rate - prev) <= LINE_TOL * prev + (4 + 4 * JITTER * rate) / dt;
+      const prevUp = prev > 0;
+      const rateUp = rate > 0;
+      const wasSet = prev !== 0;
+      const run = prevUp && rateUp && close;
+      p.lineRuns += run ? 1 : 0;
+      p.lineBreaks += !run && wasSet ? 1 : 0;
       p.lineRate = rate;
     }
     p.lineT = t;
@@ -816,7 +830,12 @@ export class ClockDetector implements Detector {
    *  the most recent MAX_LIVE single-tuple clocks of a pair live; the oldest are folded early */
   private trim(p: Pair): void {
     // over the global bound, only pairs above their fair share give clocks up (amortized: an eighth at a time)
-    if (p.clusters.size < MAX_LIVE && (this.liveClusters < MAX_LIVE_TOTAL || p.clusters.size * this.pairs.length < MAX_LIVE_TOTAL)) return;
+    // (every comparison made on every call: see LATE in util.ts)
+    const size = p.clusters.size;
+    const underPair = size < MAX_LIVE;
+    const underTotal = this.liveClusters < MAX_LIVE_TOTAL;
+    const underShare = size * this.pairs.length < MAX_LIVE_TOTAL;
+    if (underPair && (underTotal || underShare)) return;
     let n = Math.max(1, p.clusters.size >> 3);
     let dropMulti = false;
     for (const k of p.clusters) {

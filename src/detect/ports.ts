@@ -52,8 +52,9 @@ const BLOCK = 1 << BLOCK_BITS;
 const BLOCK_INTS = BUCKET_INTS * BLOCK;
 
 /** pages of blocks: grows a page at a time, never copies (a doubled array copied megabytes and
- *  held both copies, at the end of a run when the per-host series are added) */
-const PAGE_BITS = 15;
+ *  held both copies, at the end of a run when the per-host series are added). A page holds 128
+ *  blocks: the first series fill several while V8 still gathers type feedback (see LATE in util.ts) */
+const PAGE_BITS = 12;
 const PAGE_MASK = (1 << PAGE_BITS) - 1;
 class Pool {
   readonly pages: Int32Array[] = [];
@@ -117,7 +118,9 @@ const CACHE_SMALL = 4;
 const CACHE_BIG = 32;
 /** connections after which a key series gets the big cache */
 const BUSY = 256;
+/** (size 0: keep the cache as it is) */
 function setCache(s: Series, size: number): void {
+  if (size === 0) return;
   s.cacheBlk = new Array<number>(size).fill(NaN);
   s.cacheOff = new Array<number>(size).fill(0);
 }
@@ -248,8 +251,9 @@ export class PortDetector implements Detector {
 
   onConnEnd(c: Conn): void {
     const key = this.keySeries(c);
-    if (++key.connections === BUSY) setCache(key, CACHE_BIG);
-    if (c.cport < this.opts.portLow || c.cport > this.opts.portHigh) key.outsideRange++;
+    // (both run for every connection: see LATE in util.ts)
+    setCache(key, ++key.connections === BUSY ? CACHE_BIG : 0);
+    key.outsideRange += c.cport < this.opts.portLow || c.cport > this.opts.portHigh ? 1 : 0;
 
     const cl = c.client;
     if (cl.synFrame > 0) {
