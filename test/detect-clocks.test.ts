@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ClockDetector, connRateMask, RATES, snapRate, SAMPLE_AFTER, SAMPLE_EVERY } from '../src/detect/clocks.ts';
+import { BUSY_CLUSTERED, ClockDetector, connRateMask, RATES, snapRate, SAMPLE_AFTER, SAMPLE_AFTER_BUSY, SAMPLE_EVERY } from '../src/detect/clocks.ts';
 import type { ClockRow, FindingRow } from '../src/store/writer.ts';
 import { Conn } from '../src/tracker/connection.ts';
 import { analyze } from '../src/pipeline/analyze.ts';
@@ -181,6 +181,31 @@ describe('nat-clock-collision on synthetic connections', () => {
       const { findings } = run(conns);
       expect(findings.map((f) => f.kind)).toEqual([]);
     }
+  });
+
+  it('a busy capture, every connection on its own clock: each pair samples after SAMPLE_AFTER_BUSY sides once BUSY_CLUSTERED were clustered', () => {
+    // 100 client addresses, 60 connections each, in rounds: pair a's connection j is clustered
+    // while fewer than SAMPLE_AFTER sides of it were; after round 40, over all pairs,
+    // BUSY_CLUSTERED = 4,096 sides were, and every pair (41 or 42 clustered, all its own clocks)
+    // samples from then on
+    expect(BUSY_CLUSTERED).toBe(4096);
+    const r = rng(11);
+    const conns: Conn[] = [];
+    for (let j = 0; j < 60; j++) for (let a = 0; a < 100; a++) conns.push(conn(`198.51.100.${a + 1}`, 32768 + j, T0 + j * 2 + a * 0.01, 0.002, 1000, r()));
+    const { findings } = run(conns);
+    const info = findings.filter((f) => f.kind === 'ts-per-connection');
+    expect(info).toHaveLength(100);
+    const counts = info.map((f) => f.details as { clocks: number; not_clustered_sampling: number });
+    for (const d of counts) expect(d.clocks + d.not_clustered_sampling).toBe(60);
+    // the sides clustered before the switch: 4,000 in rounds 0-39, then 96 pairs' round-40 side
+    // makes 4,096; the other 4 pairs' round-40 side starts their sampling (its first tick is
+    // clustered), and the 96 get theirs at round 41; later ticks are sampled out (20 < SAMPLE_EVERY)
+    expect(SAMPLE_AFTER_BUSY).toBeLessThan(41);
+    expect(counts.filter((d) => d.clocks === 42)).toHaveLength(96);
+    expect(counts.filter((d) => d.clocks === 41)).toHaveLength(4);
+    // a quiet capture of the same pairs (one in ten of them) clusters all 60 connections of each
+    const quiet = run(conns.filter((c) => Number(c.clientIp.split('.')[3]) <= 10)).findings.filter((f) => f.kind === 'ts-per-connection');
+    expect(quiet.map((f) => (f.details as { clocks: number }).clocks)).toEqual(new Array(10).fill(60));
   });
 
   it('every connection on its own random clock: ts-per-connection, not NAT', () => {
