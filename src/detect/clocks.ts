@@ -290,8 +290,9 @@ export class ClockDetector implements Detector {
   private readonly pairsBySrc = new Map<string, Map<string, Pair>>();
   /** clocks live over all pairs (memory bound) */
   private liveClusters = 0;
-  private now = 0;
-  private lastSweep = 0;
+  // (-0: a double from the start, see pair())
+  private now = -0;
+  private lastSweep = -0;
   /** connection sides clustered over all pairs */
   private clusteredAll = 0;
 
@@ -313,11 +314,14 @@ export class ClockDetector implements Detector {
     if (bySrc === undefined) this.pairsBySrc.set(src, (bySrc = new Map()));
     let p = bySrc.get(dst);
     if (p === undefined) {
+      // fields that come to hold doubles start as doubles (NaN where unset, -0 for a zero: it
+      // compares and adds as 0): a field first holding a small integer changes representation at
+      // its first double, which deoptimized every function that had the pair's shape built in
       p = {
         idx: this.pairs.length, src, dst, rev: null, ipVersion, tRef: Math.floor(t), tFirst: t, clusters: new Set(), index: new Map(), multi: [], liveByRate: new Array(NR).fill(0),
         conns: 0, unclassified: 0, expiredSingles: 0, expiredConns: 0, expiredSameTuple: 0, expiredRates: new Array(NR).fill(0), kept: null, keptCount: 0, keptIds: null, weak: [], weakDropped: 0,
-        expectedFalse: 0, remTsval: 0, remTime: 0, remFrame: 0, remValid: false, drops: null, dropsListed: 0, dropCount: 0, dropsNoTs: 0, syns: 0, asClient: 0, asServer: 0, sampleTick: 0, sampledOut: 0, clustered: 0, newClocks: 0,
-        lineT: NaN, lineV: 0, lineRate: 0, lineRuns: 0, lineBreaks: 0,
+        expectedFalse: -0, remTsval: NaN, remTime: NaN, remFrame: 0, remValid: false, drops: null, dropsListed: 0, dropCount: 0, dropsNoTs: 0, syns: 0, asClient: 0, asServer: 0, sampleTick: 0, sampledOut: 0, clustered: 0, newClocks: 0,
+        lineT: NaN, lineV: NaN, lineRate: -0, lineRuns: 0, lineBreaks: 0,
       };
       this.pairs.push(p);
       bySrc.set(dst, p);
@@ -668,11 +672,11 @@ export class ClockDetector implements Detector {
   private bestMask = 0;
   private bestScore = Infinity;
 
-  /** the side's two samples, for consider() */
-  private ta = 0;
-  private va = 0;
-  private tb = 0;
-  private vb = 0;
+  /** the side's two samples, for consider() (-0: a double from the start, see pair()) */
+  private ta = -0;
+  private va = -0;
+  private tb = -0;
+  private vb = -0;
 
   private consider(k: number, gen: number, mask: number): void {
     const { ta, va, tb, vb } = this;
