@@ -147,6 +147,33 @@ const DROP_F = 6;
 /** kept single row: rate, measured rate (NaN: none), offset, first connection id, first and last time */
 const KEPT_F = 6;
 
+/** a pair's counters (from ClockDetector.ps), for its findings */
+interface PairCounts {
+  conns: number;
+  unclassified: number;
+  dropCount: number;
+  dropsNoTs: number;
+  tFirst: number;
+  asClient: number;
+  asServer: number;
+  sampledOut: number;
+}
+
+/** what finishPair found for a pair, for the finding it writes */
+interface PairVerdict {
+  n: PairCounts;
+  hostClocks: number[];
+  singles: number[];
+  rows: ClockRow[];
+  group: number[];
+  hostGroups: number;
+  mixed: boolean;
+  rates: number[];
+  singleClocks: number;
+  sameTuple: number;
+  drops: RecycleDrop[];
+}
+
 interface SingleSummary {
   rate: number;
   measured: number | null;
@@ -174,8 +201,6 @@ interface Pair {
   rev: Pair | null;
   ipVersion: 4 | 6;
   tRef: number;
-  /** earliest time a connection of the pair was seen (a SYN, a connection start or its first timestamp) */
-  tFirst: number;
   /** live clocks, oldest first */
   clusters: Set<number>;
   /** clocks by (rate, offset bucket): one handle, or a list when several share a key */
@@ -183,8 +208,6 @@ interface Pair {
   /** clocks on several distinct 4-tuples: scanned linearly (a host's clock can go unmatched for long) */
   multi: number[];
   liveByRate: number[];
-  conns: number;
-  unclassified: number;
   expiredSingles: number;
   expiredConns: number;
   /** expired single-tuple clocks that were on several incarnations of their 4-tuple (offset from the 4-tuple) */
@@ -200,26 +223,9 @@ interface Pair {
   weakDropped: number;
   /** expected number of chance matches so far (random offsets falling into a tolerance window) */
   expectedFalse: number;
-  // tcp_tw_recycle state (this pair as client -> server)
-  remTsval: number;
-  remTime: number;
-  remFrame: number;
-  remValid: boolean;
-  /** listed drops (MAX_DROPS rows of DROP_F), dropsListed of them used */
+  /** listed tcp_tw_recycle drops (MAX_DROPS rows of DROP_F), dropsListed of them used */
   drops: Float64Array | null;
   dropsListed: number;
-  dropCount: number;
-  dropsNoTs: number;
-  syns: number;
-  /** connection sides seen from the client / server end (which SYNs the filter shows) */
-  asClient: number;
-  asServer: number;
-  sampleTick: number;
-  /** connection sides clustered, and how many of them started a clock of their own */
-  clustered: number;
-  newClocks: number;
-  /** connection sides not clustered (sampling, see SAMPLE_EVERY) */
-  sampledOut: number;
   /** the first sample of the last new clock at least a second older than the newest (NaN: none),
    *  the TSval rate from it to the one before, and how often consecutive rates agreed or not */
   lineT: number;
@@ -230,6 +236,38 @@ interface Pair {
 }
 
 const W: number[] = [];
+/** Conn.clockPair: a pair index + 1 in the low 20 bits, the detector's tag above */
+const PAIR_BITS = (1 << 20) - 1;
+let nextTag = 0;
+
+// The counters and the tcp_tw_recycle state that every SYN, FIN and connection end updates sit
+// in one Float64Array, PS doubles per pair (ClockDetector.ps, at Pair.idx * PS): as object fields,
+// each first access per segment was a cache miss on the pair and one more on each boxed double.
+const PS = 16;
+/** tcp_tw_recycle state (this pair as client -> server): the remembered TSval, its time and frame, 1 once set */
+const REM_TSVAL = 0;
+const REM_TIME = 1;
+const REM_FRAME = 2;
+const REM_VALID = 3;
+/** the (dst, src) pair's index + 1 once looked up from this one (0: not yet) */
+const REV = 4;
+/** client SYNs a per-host timestamp check would drop, and those without a timestamp it would drop */
+const DROP_COUNT = 5;
+const DROPS_NO_TS = 6;
+/** connection sides with timestamps, and those whose clock could not be estimated */
+const CONNS = 7;
+const UNCLASSIFIED = 8;
+/** earliest time a connection of the pair was seen (a SYN, a connection start or its first timestamp) */
+const T_FIRST = 9;
+/** connection sides seen from the client / server end (which SYNs the filter shows) */
+const AS_CLIENT = 10;
+const AS_SERVER = 11;
+/** connection sides clustered, and how many of them started a clock of their own */
+const CLUSTERED = 12;
+const NEW_CLOCKS = 13;
+const SAMPLE_TICK = 14;
+/** connection sides not clustered (sampling, see SAMPLE_EVERY) */
+const SAMPLED_OUT = 15;
 
 function tol(r: number, dt: number, drift: number): number {
   return TICK_TOL + drift * r * Math.abs(dt) + r * JITTER;
@@ -318,67 +356,57 @@ export class ClockDetector implements Detector {
       // compares and adds as 0): a field first holding a small integer changes representation at
       // its first double, which deoptimized every function that had the pair's shape built in
       p = {
-        idx: this.pairs.length, src, dst, rev: null, ipVersion, tRef: Math.floor(t), tFirst: t, clusters: new Set(), index: new Map(), multi: [], liveByRate: new Array(NR).fill(0),
-        conns: 0, unclassified: 0, expiredSingles: 0, expiredConns: 0, expiredSameTuple: 0, expiredRates: new Array(NR).fill(0), kept: null, keptCount: 0, keptIds: null, weak: [], weakDropped: 0,
-        expectedFalse: -0, remTsval: NaN, remTime: NaN, remFrame: 0, remValid: false, drops: null, dropsListed: 0, dropCount: 0, dropsNoTs: 0, syns: 0, asClient: 0, asServer: 0, sampleTick: 0, sampledOut: 0, clustered: 0, newClocks: 0,
+        idx: this.pairs.length, src, dst, rev: null, ipVersion, tRef: Math.floor(t), clusters: new Set(), index: new Map(), multi: [], liveByRate: new Array(NR).fill(0),
+        expiredSingles: 0, expiredConns: 0, expiredSameTuple: 0, expiredRates: new Array(NR).fill(0), kept: null, keptCount: 0, keptIds: null, weak: [], weakDropped: 0,
+        expectedFalse: -0, drops: null, dropsListed: 0,
         lineT: NaN, lineV: NaN, lineRate: -0, lineRuns: 0, lineBreaks: 0,
       };
       this.pairs.push(p);
+      if (this.pairs.length * PS > this.ps.length) {
+        const ps = new Float64Array(2 * this.ps.length);
+        ps.set(this.ps);
+        this.ps = ps;
+      }
+      const o = p.idx * PS;
+      this.ps[o + REM_TSVAL] = NaN;
+      this.ps[o + REM_TIME] = NaN;
+      this.ps[o + T_FIRST] = t;
       bySrc.set(dst, p);
     }
     return p;
   }
 
-  /** a connection's (client, server) and (server, client) pairs, remembered by its tracker slot
-   *  until the slot holds another connection: its SYN, FINs and end need them, one lookup each.
-   *  Per slot and direction: the pair's index + 1 (0: none). They start small so that growing
-   *  them is a path V8 has seen before it optimizes (see LATE in util.ts) */
-  private slotPair = [new Int32Array(16), new Int32Array(16)];
-  /** the connection id each slot's pairs belong to (ids start at 1: 0 is none) */
-  private slotConn = [new Uint32Array(16), new Uint32Array(16)];
-
-  private growSlots(k: number): void {
-    const n = Math.max(2 * this.slotConn[0]!.length, k + 1);
-    for (let r = 0; r < 2; r++) {
-      const p = new Int32Array(n);
-      p.set(this.slotPair[r]!);
-      this.slotPair[r] = p;
-      const c = new Uint32Array(n);
-      c.set(this.slotConn[r]!);
-      this.slotConn[r] = c;
-    }
-  }
+  /** per pair, PS doubles (see PS); starts as doubles for 16 pairs (see LATE in util.ts) */
+  private ps = new Float64Array(16 * PS);
 
   /** capture time a new pair is dated from (connPair's callers set it: a double argument to a call
    *  that is not inlined is a heap number per call); a double from the start, so that the first
    *  capture time does not change the field's representation (a deoptimization) */
   private pairT = NaN;
 
-  private connPair(c: Conn, rev: 0 | 1): Pair {
-    const t = this.pairT;
-    const k = c.slot;
-    if (k >= this.slotConn[0]!.length) this.growSlots(k);
-    const conns = this.slotConn[rev]!;
-    const pairs = this.slotPair[rev]!;
-    const id = c.id;
-    if (conns[k] === id) return this.pairs[pairs[k]! - 1]!;
-    let p: Pair;
-    if (rev === 0) p = this.pair(c.clientIp, c.serverIp, c.ipVersion, t);
+  /** tags this detector's pair indexes in Conn.clockPair (bits 20 and up): a connection handed to
+   *  another detector instance too (tests do) is not read as one of its own pairs */
+  private readonly tag = (nextTag = (nextTag % 2047) + 1) << 20;
+
+  /** the index of a connection's (client, server) pair (rev 0) or (server, client) pair (rev 1):
+   *  the first is remembered in the connection (Conn.clockPair), the second in the first's state
+   *  (REV). Neither touches the Pair objects, which the counters and the SYN and FIN checks do
+   *  not need */
+  private connPair(c: Conn, rev: 0 | 1): number {
+    const k = c.clockPair;
+    let fwd: number;
+    if ((k & ~PAIR_BITS) === this.tag) fwd = (k & PAIR_BITS) - 1;
     else {
-      // the reverse of the connection's (client, server) pair when that one is known already
-      const fwd = this.slotConn[0]![k] === id ? this.pairs[this.slotPair[0]![k]! - 1]! : null;
-      if (fwd !== null && fwd.rev !== null) p = fwd.rev;
-      else {
-        p = this.pair(c.serverIp, c.clientIp, c.ipVersion, t);
-        if (fwd !== null) {
-          fwd.rev = p;
-          p.rev = fwd;
-        }
-      }
+      fwd = this.pair(c.clientIp, c.serverIp, c.ipVersion, this.pairT).idx;
+      if (fwd + 1 < PAIR_BITS) c.clockPair = this.tag | (fwd + 1);
     }
-    pairs[k] = p.idx + 1;
-    conns[k] = id;
-    return p;
+    if (rev === 0) return fwd;
+    const r = this.ps[fwd * PS + REV]!;
+    if (r !== 0) return r - 1;
+    const p = this.pair(c.serverIp, c.clientIp, c.ipVersion, this.pairT);
+    this.ps[fwd * PS + REV] = p.idx + 1;
+    this.ps[p.idx * PS + REV] = fwd + 1;
+    return p.idx;
   }
 
   // ---- tcp_tw_recycle simulation: SYN and FIN segments only ----
@@ -389,24 +417,26 @@ export class ClockDetector implements Detector {
     if ((f & (SYN | ACK)) === SYN) {
       if (dir !== 0) return;
       this.pairT = seg.ts;
-      const p = this.connPair(c, 0);
-      p.syns++;
-      if (!p.remValid || seg.ts - p.remTime >= PAWS_MSL) return;
+      const pi = this.connPair(c, 0);
+      const st = this.ps;
+      const so = pi * PS;
+      if (st[so + REM_VALID] === 0 || seg.ts - st[so + REM_TIME]! >= PAWS_MSL) return;
       if (!seg.hasTs) {
-        p.dropsNoTs++;
+        st[so + DROPS_NO_TS]++;
         return;
       }
-      if (seqDiff(p.remTsval, seg.tsval) > PAWS_WINDOW) {
-        p.dropCount++;
+      if (seqDiff(st[so + REM_TSVAL]!, seg.tsval) > PAWS_WINDOW) {
+        st[so + DROP_COUNT]++;
+        const p = this.pairs[pi]!;
         if (p.dropsListed < MAX_DROPS) {
           const d = (p.drops ??= new Float64Array(MAX_DROPS * DROP_F));
           const o = p.dropsListed++ * DROP_F;
           d[o] = seg.frame;
           d[o + 1] = c.id;
           d[o + 2] = seg.tsval;
-          d[o + 3] = p.remTsval;
-          d[o + 4] = p.remFrame;
-          d[o + 5] = round(seg.ts - p.remTime);
+          d[o + 3] = st[so + REM_TSVAL]!;
+          d[o + 4] = st[so + REM_FRAME]!;
+          d[o + 5] = round(seg.ts - st[so + REM_TIME]!);
         }
       }
       return;
@@ -417,17 +447,20 @@ export class ClockDetector implements Detector {
     const cl = c.client;
     if (!cl.tsSeen) return;
     this.pairT = seg.ts;
-    const p = this.connPair(c, 0);
+    const pi = this.connPair(c, 0);
     const fromRecent = cl.tsRecentValid && seqDiff(cl.tsRecent, cl.lastTsval) >= 0;
     const tsval = fromRecent ? cl.tsRecent : cl.lastTsval;
     const t = fromRecent ? cl.tsRecentTime : cl.lastTsTime;
     const frame = fromRecent ? cl.tsRecentFrame : cl.lastFrame;
     // tcp_remember_stamp: keep the newest TSval, or replace one older than TCP_PAWS_MSL
-    if (!p.remValid || seqDiff(p.remTsval, tsval) <= 0 || (seg.ts - p.remTime > PAWS_MSL && p.remTime <= t)) {
-      p.remValid = true;
-      p.remTsval = tsval;
-      p.remTime = t;
-      p.remFrame = frame;
+    const st = this.ps;
+    const so = pi * PS;
+    const remTime = st[so + REM_TIME]!;
+    if (st[so + REM_VALID] === 0 || seqDiff(st[so + REM_TSVAL]!, tsval) <= 0 || (seg.ts - remTime > PAWS_MSL && remTime <= t)) {
+      st[so + REM_VALID] = 1;
+      st[so + REM_TSVAL] = tsval;
+      st[so + REM_TIME] = t;
+      st[so + REM_FRAME] = frame;
     }
   }
 
@@ -495,36 +528,40 @@ export class ClockDetector implements Detector {
   private addSide(c: Conn, s: Side, sport: number, dport: number): void {
     if (!s.tsSeen) return;
     this.pairT = s.firstTsTime;
-    const p = this.connPair(c, s === c.client ? 0 : 1);
-    p.conns++;
+    const isClient = s === c.client;
+    const pi = this.connPair(c, isClient ? 0 : 1);
+    const st = this.ps;
+    const so = pi * PS;
+    st[so + CONNS]++;
     const seen = c.start < s.firstTsTime ? c.start : s.firstTsTime;
-    if (seen < p.tFirst) p.tFirst = seen;
-    if (s === c.client) p.asClient++;
-    else p.asServer++;
+    if (seen < st[so + T_FIRST]!) st[so + T_FIRST] = seen;
+    st[so + (isClient ? AS_CLIENT : AS_SERVER)]++;
     if (s.firstTsval === 0 && s.lastTsval === 0) {
-      p.unclassified++;
+      st[so + UNCLASSIFIED]++;
       return;
     }
     // per-connection offsets nearly everywhere so far (nine in ten connections brought a new clock): cluster
     // one connection in SAMPLE_EVERY; a host clock with several connections still shows, at a
     // fraction of the cost on busy pairs. Every operation here runs for every side: one that first
     // ran when sampling started, after V8 had optimized this large function, deoptimized it (see LATE in util.ts)
-    const many = p.clustered >= (this.clusteredAll >= BUSY_CLUSTERED ? SAMPLE_AFTER_BUSY : SAMPLE_AFTER);
-    const fresh = p.newClocks > 0.9 * p.clustered;
+    const clustered = st[so + CLUSTERED]!;
+    const many = clustered >= (this.clusteredAll >= BUSY_CLUSTERED ? SAMPLE_AFTER_BUSY : SAMPLE_AFTER);
+    const fresh = st[so + NEW_CLOCKS]! > 0.9 * clustered;
     const sampling = many && fresh;
-    const tick = p.sampleTick;
+    const tick = st[so + SAMPLE_TICK]!;
     const off = tick % SAMPLE_EVERY !== 0;
     const skip = sampling && off;
-    p.sampleTick = tick + (sampling ? 1 : 0);
-    p.sampledOut += skip ? 1 : 0;
+    st[so + SAMPLE_TICK] = tick + (sampling ? 1 : 0);
+    st[so + SAMPLED_OUT] += skip ? 1 : 0;
     if (skip) return;
+    const p = this.pairs[pi]!;
     const ta = s.firstTsTime - p.tRef;
     const tb = s.lastTsTime - p.tRef;
     const d = tb - ta;
     const dv = seqDiff(s.lastTsval, s.firstTsval);
     const mask = d < 0 ? 0 : connRateMask(d, dv);
     if (mask === 0) {
-      p.unclassified++;
+      st[so + UNCLASSIFIED]++;
       return;
     }
     const va = s.firstTsval;
@@ -558,7 +595,7 @@ export class ClockDetector implements Detector {
     }
     for (let j = 0; j < p.multi.length; j++) this.consider(p.multi[j]!, gen, mask);
 
-    p.clustered++;
+    st[so + CLUSTERED]++;
     this.clusteredAll++;
     const tuple = sport * 65536 + dport;
     const start = Math.min(c.start, s.firstTsTime);
@@ -590,7 +627,7 @@ export class ClockDetector implements Detector {
       i[io + NCONNS] = 0;
       i[io + KEY0] = -1;
       i[io + FLAGS] = LIVE;
-      p.newClocks++;
+      this.ps[so + NEW_CLOCKS]++;
       this.onLine(p, ta, va);
       p.clusters.add(k);
       this.liveClusters++;
@@ -968,7 +1005,37 @@ export class ClockDetector implements Detector {
     for (const p of pairs) this.finishPair(p, out);
   }
 
+  // finish() runs once per pair, and V8 optimizes what runs often enough: the pieces are separate
+  // functions so that only those every pair runs are compiled (as one function, finishPair was the
+  // run's largest compilation, 90-120 ms of a helper thread at the end of a 3 M-packet run)
+
+  /** the pair's clocks rows: host clocks first, then the others (at most MAX_SINGLE_ROWS rows of
+   *  them per pair; the finding details count them all) */
+  private clockRows(p: Pair, hostClocks: number[], others: number[], keptSingles: SingleSummary[], singles: number[]): ClockRow[] {
+    const rows: ClockRow[] = [];
+    const row = (s: SingleSummary): ClockRow => ({ srcIp: p.src, dstIp: p.dst, clock: rows.length + 1, rateHz: s.rate, measuredHz: s.measured, offset: s.offset, connections: s.ids, firstTs: s.firstTs, lastTs: s.lastTs });
+    for (const k of hostClocks) rows.push(row(this.summary(k)));
+    let singleRows = 0;
+    for (const k of others) {
+      if (!this.multi(k)) continue;
+      if (singleRows++ >= MAX_SINGLE_ROWS) break;
+      rows.push(row(this.summary(k)));
+    }
+    for (const s of keptSingles) {
+      if (singleRows++ >= MAX_SINGLE_ROWS) break;
+      rows.push(row(s));
+    }
+    for (const k of singles) {
+      if (singleRows++ >= MAX_SINGLE_ROWS) break;
+      rows.push(row(this.summary(k)));
+    }
+    return rows;
+  }
+
   private finishPair(p: Pair, out: FindingSink): void {
+    const o = p.idx * PS;
+    const st = this.ps;
+    const n: PairCounts = { conns: st[o + CONNS]!, unclassified: st[o + UNCLASSIFIED]!, dropCount: st[o + DROP_COUNT]!, dropsNoTs: st[o + DROPS_NO_TS]!, tFirst: st[o + T_FIRST]!, asClient: st[o + AS_CLIENT]!, asServer: st[o + AS_SERVER]!, sampledOut: st[o + SAMPLED_OUT]! };
     // several connections per host clock; when chance matches of random offsets are expected
     // (many per-connection clocks at once), ask for more connections per clock
     const need = p.expectedFalse < 0.05 ? 2 : p.expectedFalse < 50 ? 3 : 4;
@@ -992,25 +1059,7 @@ export class ClockDetector implements Detector {
     const rates = [...rateCount.keys()].sort((a, b) => a - b);
     const keptSingles = this.keptSingles(p);
 
-    // clocks rows: host clocks first, then the others (singles capped)
-    const rows: ClockRow[] = [];
-    const row = (s: SingleSummary): ClockRow => ({ srcIp: p.src, dstIp: p.dst, clock: rows.length + 1, rateHz: s.rate, measuredHz: s.measured, offset: s.offset, connections: s.ids, firstTs: s.firstTs, lastTs: s.lastTs });
-    const push = (k: number): void => void rows.push(row(this.summary(k)));
-    for (const k of hostClocks) push(k);
-    // the other clocks: at most MAX_SINGLE_ROWS rows per pair (the finding details count them all)
-    let singleRows = 0;
-    for (const k of others.filter((k) => this.multi(k))) {
-      if (singleRows++ >= MAX_SINGLE_ROWS) break;
-      push(k);
-    }
-    for (const s of keptSingles) {
-      if (singleRows++ >= MAX_SINGLE_ROWS) break;
-      rows.push(row(s));
-    }
-    for (const k of singles) {
-      if (singleRows++ >= MAX_SINGLE_ROWS) break;
-      push(k);
-    }
+    const rows = this.clockRows(p, hostClocks, others, keptSingles, singles);
     for (const r of rows) out.clock(r);
 
     // host clocks that are one drifting clock count as one host
@@ -1027,62 +1076,71 @@ export class ClockDetector implements Detector {
         lines.some((h) => h.rate === x.rate && Math.abs(wrap(x.offset - h.offset)) <= mergeTol(x.rate, Math.min(Math.abs(x.firstTs - h.firstTs), Math.abs(x.firstTs - h.lastTs))));
       onHostLine += keptSingles.filter((x) => x.ids.length <= 1 && near(x)).length;
     }
-    const mixed = hostGroups === 1 && singleClocks - sameTuple - onHostLine >= Math.max(2, 0.1 * p.conns);
+    const mixed = hostGroups === 1 && singleClocks - sameTuple - onHostLine >= Math.max(2, 0.1 * n.conns);
     const nat = hostGroups >= 2 || rates.length >= 2 || mixed;
-    const drops = this.dropList(p);
-    if (nat) {
-      const hosts = Math.max(hostGroups + (mixed ? 1 : 0), rates.length);
-      // the host clocks are the first rows
-      const clockInfo = hostClocks.map((k, i) => {
-        const r = rows[i]!;
-        return {
-          clock: r.clock,
-          host: group[i]! + 1,
-          rate_hz: r.rateHz,
-          measured_hz: r.measuredHz,
-          offset: r.offset,
-          connections: r.connections.slice(0, 1000),
-          connection_count: this.nConns(k),
-          client_ports: this.portsOf(k).slice().sort((a, b) => a - b),
-          first_ts: round(r.firstTs),
-          last_ts: round(r.lastTs),
-        };
-      });
-      const frames = frameList(...hostClocks.flatMap((k) => this.synsOf(k).slice(0, 3)), ...drops.slice(0, 5).map((d) => d.frame));
-      const ports = hostClocks.flatMap((k) => this.portsOf(k)).slice(0, 64);
-      const isClientSide = p.asClient >= p.asServer;
-      const critical = p.dropCount > 0;
-      const why = hostGroups >= 2 ? `${hostGroups} different TCP timestamp clocks` : rates.length >= 2 ? `timestamp clocks ticking at different rates (${rates.join(', ')} Hz)` : 'one shared timestamp clock next to per-connection clocks';
-      out.finding({
-        kind: 'nat-clock-collision',
-        severity: critical ? 'critical' : 'warning',
-        ts: hostClocks.length ? Math.min(...hostClocks.map((k) => this.firstTs(k))) : p.tFirst,
-        connectionId: null,
-        relatedConnectionId: null,
-        frames,
-        host: p.src,
-        summary:
-          `About ${hosts} different machines send from ${p.src} to ${p.dst} (behind NAT or a load balancer): their connections carry ${why}` +
-          (critical ? `, and a server with the old tcp_tw_recycle setting would have dropped ${p.dropCount} of their connection attempts.` : '.'),
-        details: {
-          hosts,
-          peer: p.dst,
-          reason: hostGroups >= 2 ? 'several-clocks' : rates.length >= 2 ? 'several-rates' : 'shared-and-per-connection-clocks',
-          rates_hz: rates,
-          clocks: clockInfo,
-          other_clocks: singleClocks,
-          drifting_clocks_merged: hostClocks.length - hostGroups,
-          connections_with_timestamps: p.conns,
-          unclassified: p.unclassified,
-          recycle_drops: drops,
-          recycle_drop_count: p.dropCount,
-          recycle_drops_without_timestamp: p.dropsNoTs,
-          expected_chance_matches: round(p.expectedFalse, 4),
-        },
-        wiresharkFilter: synFilter(p.ipVersion, p.src, p.dst, { srcPorts: ports, synAck: !isClientSide }),
-      });
-      return;
-    }
+    const v: PairVerdict = { n, hostClocks, singles, rows, group, hostGroups, mixed, rates, singleClocks, sameTuple, drops: this.dropList(p) };
+    if (nat) this.natFinding(p, v, out);
+    else this.perConnectionFinding(p, v, out);
+  }
+
+  /** several hosts behind the pair's source address */
+  private natFinding(p: Pair, v: PairVerdict, out: FindingSink): void {
+    const { n, hostClocks, rows, group, hostGroups, mixed, rates, singleClocks, drops } = v;
+    const hosts = Math.max(hostGroups + (mixed ? 1 : 0), rates.length);
+    // the host clocks are the first rows
+    const clockInfo = hostClocks.map((k, i) => {
+      const r = rows[i]!;
+      return {
+        clock: r.clock,
+        host: group[i]! + 1,
+        rate_hz: r.rateHz,
+        measured_hz: r.measuredHz,
+        offset: r.offset,
+        connections: r.connections.slice(0, 1000),
+        connection_count: this.nConns(k),
+        client_ports: this.portsOf(k).slice().sort((a, b) => a - b),
+        first_ts: round(r.firstTs),
+        last_ts: round(r.lastTs),
+      };
+    });
+    const frames = frameList(...hostClocks.flatMap((k) => this.synsOf(k).slice(0, 3)), ...drops.slice(0, 5).map((d) => d.frame));
+    const ports = hostClocks.flatMap((k) => this.portsOf(k)).slice(0, 64);
+    const isClientSide = n.asClient >= n.asServer;
+    const critical = n.dropCount > 0;
+    const why = hostGroups >= 2 ? `${hostGroups} different TCP timestamp clocks` : rates.length >= 2 ? `timestamp clocks ticking at different rates (${rates.join(', ')} Hz)` : 'one shared timestamp clock next to per-connection clocks';
+    out.finding({
+      kind: 'nat-clock-collision',
+      severity: critical ? 'critical' : 'warning',
+      ts: hostClocks.length ? Math.min(...hostClocks.map((k) => this.firstTs(k))) : n.tFirst,
+      connectionId: null,
+      relatedConnectionId: null,
+      frames,
+      host: p.src,
+      summary:
+        `About ${hosts} different machines send from ${p.src} to ${p.dst} (behind NAT or a load balancer): their connections carry ${why}` +
+        (critical ? `, and a server with the old tcp_tw_recycle setting would have dropped ${n.dropCount} of their connection attempts.` : '.'),
+      details: {
+        hosts,
+        peer: p.dst,
+        reason: hostGroups >= 2 ? 'several-clocks' : rates.length >= 2 ? 'several-rates' : 'shared-and-per-connection-clocks',
+        rates_hz: rates,
+        clocks: clockInfo,
+        other_clocks: singleClocks,
+        drifting_clocks_merged: hostClocks.length - hostGroups,
+        connections_with_timestamps: n.conns,
+        unclassified: n.unclassified,
+        recycle_drops: drops,
+        recycle_drop_count: n.dropCount,
+        recycle_drops_without_timestamp: n.dropsNoTs,
+        expected_chance_matches: round(p.expectedFalse, 4),
+      },
+      wiresharkFilter: synFilter(p.ipVersion, p.src, p.dst, { srcPorts: ports, synAck: !isClientSide }),
+    });
+  }
+
+  /** every connection on its own clock (per-connection randomization), or nothing to say */
+  private perConnectionFinding(p: Pair, v: PairVerdict, out: FindingSink): void {
+    const { n, hostClocks, singles, rates, singleClocks, sameTuple, drops } = v;
     // new clocks that line up are one host clock at a rate twscope does not snap to: no verdict
     const oneUnlistedClock = p.lineRuns >= 3 && p.lineRuns >= 4 * p.lineBreaks;
     if (hostClocks.length === 0 && singleClocks >= 2 && rates.length <= 1 && !oneUnlistedClock) {
@@ -1092,7 +1150,7 @@ export class ClockDetector implements Detector {
       out.finding({
         kind: 'ts-per-connection',
         severity: 'info',
-        ts: p.tFirst,
+        ts: n.tFirst,
         connectionId: null,
         relatedConnectionId: null,
         frames,
@@ -1102,18 +1160,18 @@ export class ClockDetector implements Detector {
           `the ${singleClocks} clocks are not separate machines, so this is not NAT.`,
         details: {
           peer: p.dst,
-          connections_with_timestamps: p.conns,
+          connections_with_timestamps: n.conns,
           clocks: singleClocks,
           clocks_shared_by_incarnations_of_one_4tuple: sameTuple,
           rate_hz: rate,
           rate_measured: rates.length > 0,
-          unclassified: p.unclassified,
-          not_clustered_sampling: p.sampledOut,
-          recycle_drop_count: p.dropCount,
+          unclassified: n.unclassified,
+          not_clustered_sampling: n.sampledOut,
+          recycle_drop_count: n.dropCount,
           recycle_drops: drops.slice(0, 50),
-          recycle_drops_without_timestamp: p.dropsNoTs,
+          recycle_drops_without_timestamp: n.dropsNoTs,
         },
-        wiresharkFilter: synFilter(p.ipVersion, p.src, p.dst, { synAck: p.asClient < p.asServer }),
+        wiresharkFilter: synFilter(p.ipVersion, p.src, p.dst, { synAck: n.asClient < n.asServer }),
       });
     }
   }

@@ -77,14 +77,23 @@ class Pool {
   }
 }
 
-/** every bucket that had an event, in a series' blocks: its index and its offset in `pool` */
-function forSeen(blocks: Map<number, number>, pool: Pool, fn: (i: number, x: number) => void): void {
-  for (const [blk, off] of blocks) {
+/** Every bucket that had an event, in a series' blocks: their indexes and offsets in `pool` go to
+ *  `idx` and `off` (emptied first). Each caller loops over them: with a callback per caller, the
+ *  call site saw three functions and was deoptimized, and iterating the Map's entries allocated an
+ *  array per block (6 MB on 1 M packets) */
+function seenBuckets(blocks: Map<number, number>, pool: Pool, idx: number[], off: number[]): number {
+  idx.length = 0;
+  off.length = 0;
+  blocks.forEach((o, blk) => {
     for (let k = 0; k < BLOCK; k++) {
-      const x = off + k * BUCKET_INTS;
-      if (pool.get(x, SEEN) !== 0) fn((blk << BLOCK_BITS) + k, x);
+      const x = o + k * BUCKET_INTS;
+      if (pool.get(x, SEEN) !== 0) {
+        idx.push((blk << BLOCK_BITS) + k);
+        off.push(x);
+      }
     }
-  }
+  });
+  return idx.length;
 }
 
 interface Series {
@@ -153,6 +162,9 @@ export class PortDetector implements Detector {
   private maxIdx = -Infinity;
   private readonly range: number;
   private pool = new Pool();
+  /** seenBuckets' output */
+  private readonly seenIdx: number[] = [];
+  private readonly seenOff: number[] = [];
 
   constructor(private readonly opts: AnalysisOptions) {
     this.range = opts.portHigh - opts.portLow + 1;
@@ -208,14 +220,17 @@ export class PortDetector implements Detector {
     this.width *= 2;
     const from = this.pool;
     this.pool = new Pool();
+    const idx = this.seenIdx;
+    const off = this.seenOff;
     for (const s of this.keys) {
       const blocks = s.blocks;
       s.blocks = new Map();
       s.cacheBlk.fill(NaN);
-      forSeen(blocks, from, (i, x) => {
-        const y = this.bucket(s, Math.floor(i / 2));
-        for (let f = 0; f < SEEN; f++) this.pool.add(y, f, from.get(x, f));
-      });
+      const n = seenBuckets(blocks, from, idx, off);
+      for (let j = 0; j < n; j++) {
+        const y = this.bucket(s, Math.floor(idx[j]! / 2));
+        for (let f = 0; f < SEEN; f++) this.pool.add(y, f, from.get(off[j]!, f));
+      }
     }
     if (this.minIdx !== Infinity) {
       this.minIdx = Math.floor(this.minIdx / 2);
@@ -239,14 +254,6 @@ export class PortDetector implements Detector {
     const x = off + (i & (BLOCK - 1)) * BUCKET_INTS;
     this.pool.set(x, SEEN, 1);
     return x;
-  }
-
-  /** offset of bucket i of a series, or -1 when it had no event */
-  private seen(s: Series, i: number): number {
-    const off = s.blocks.get(i >> BLOCK_BITS);
-    if (off === undefined) return -1;
-    const x = off + (i & (BLOCK - 1)) * BUCKET_INTS;
-    return this.pool.get(x, SEEN) === 0 ? -1 : x;
   }
 
   onConnEnd(c: Conn): void {
@@ -325,11 +332,15 @@ export class PortDetector implements Detector {
   private buildHosts(): void {
     const add = (into: Series, from: Series, tw: boolean, stw: boolean, newc: boolean): void => {
       const a = this.pool;
-      forSeen(from.blocks, a, (i, x) => {
+      const idx = this.seenIdx;
+      const off = this.seenOff;
+      const n = seenBuckets(from.blocks, a, idx, off);
+      for (let j = 0; j < n; j++) {
+        const x = off[j]!;
         // only buckets with an event of this kind: a series' first and last bucket bound its rows
         const touched = (tw && (a.get(x, TW_IN) > 0 || a.get(x, TW) !== 0)) || (stw && (a.get(x, STW_IN) > 0 || a.get(x, STW) !== 0)) || (newc && a.get(x, NEWC) > 0);
-        if (!touched) return;
-        const y = this.bucket(into, i);
+        if (!touched) continue;
+        const y = this.bucket(into, idx[j]!);
         if (tw) {
           a.add(y, TW, a.get(x, TW));
           a.add(y, TW_IN, a.get(x, TW_IN));
@@ -339,7 +350,7 @@ export class PortDetector implements Detector {
           a.add(y, TW_IN, a.get(x, STW_IN));
         }
         if (newc) a.add(y, NEWC, a.get(x, NEWC));
-      });
+      }
       if (tw) {
         into.timeWaits += from.timeWaits;
         into.twFirst = Math.min(into.twFirst, from.twFirst);
@@ -363,10 +374,13 @@ export class PortDetector implements Detector {
   stats(s: Series, now: number, withRows = false): SeriesStats {
     let first = Infinity;
     let lastEvent = -Infinity;
-    forSeen(s.blocks, this.pool, (i) => {
+    const idx = this.seenIdx;
+    const nSeen = seenBuckets(s.blocks, this.pool, idx, this.seenOff);
+    for (let j = 0; j < nSeen; j++) {
+      const i = idx[j]!;
       if (i < first) first = i;
       if (i > lastEvent) lastEvent = i;
-    });
+    }
     const last = Math.max(first, Math.min(lastEvent, Math.floor((now - this.base) / this.width)));
     const w = this.width;
     let tw = 0;
@@ -378,9 +392,13 @@ export class PortDetector implements Detector {
     const n = last - first + 1;
     const twIn = new Float64Array(n);
     const newc = new Float64Array(n);
+    // each bucket's offset + 1 (0: no event), from the list: no Map lookup per bucket
+    const at = new Int32Array(n);
+    const off = this.seenOff;
+    for (let j = 0; j < nSeen; j++) if (idx[j]! <= last) at[idx[j]! - first] = off[j]! + 1;
     const rows: SeriesStats['rows'] = [];
     for (let b = first; b <= last; b++) {
-      const x = this.seen(s, b);
+      const x = at[b - first]! - 1;
       const a = this.pool;
       const t0 = tw;
       const u0 = use;

@@ -28,7 +28,7 @@ const SIDE_BOOL = ['seqKnown', 'ackKnown', 'finAckedPeerFin', 'tsRecentValid', '
 const CONN_F64 = ['startSec', 'start', 'endSec', 'end', 'latest', 'handshakeAckTs'] as const;
 /** stored as NaN, read as null */
 const CONN_NULLABLE = ['timeWaitStart', 'timeWaitEnd', 'reuseGap', 'handshakeRtt', 'prevId', 'supersededAt'] as const;
-const CONN_I32 = ['cport', 'sport', 'ipVersion', 'startNsec', 'endNsec', 'histSeen', 'histLen', 'h0', 'h1', 'h2', 'h3', 'h4', 'h5', 'liveIndex', 'earlyEnums'] as const;
+const CONN_I32 = ['cport', 'sport', 'ipVersion', 'startNsec', 'endNsec', 'histSeen', 'histLen', 'h0', 'h1', 'h2', 'h3', 'h4', 'h5', 'liveIndex', 'earlyEnums', 'clockPair'] as const;
 /** history letters kept in the page (4 per int32 in h0..h5); longer histories continue in a string */
 const HIST_INLINE = 24;
 const H0 = CONN_I32.indexOf('h0');
@@ -423,6 +423,11 @@ export class Conn {
    *  writeEarly), 0 if it was not; and the enum fields that row holds */
   declare earlyFrame: number;
   declare earlyEnums: number;
+
+  /** the clock detector's (client, server) address pair for this connection, its index + 1 (0:
+   *  not looked up yet). In the page, next to the fields the segment being handled just touched:
+   *  a table of its own, indexed by slot, cost a cache miss per SYN, FIN and connection end */
+  declare clockPair: number;
 
   /** the row written ahead of the end still holds: no packet since, same derived fields */
   get earlyRowCurrent(): boolean {
