@@ -126,8 +126,9 @@ interface Series {
 }
 
 /** block cache entries per series: a TIME-WAIT length of 1 s buckets spans 15 blocks, and its start
- *  and end must not evict each other */
-const CACHE = 16;
+ *  and end must not evict each other (with 16, one block's start and the end 16 blocks later share a
+ *  slot while connections of both still end: a Map lookup on 64 ms of 450 on 10 M packets) */
+const CACHE = 32;
 
 // What every connection end updates for its key series sits in two typed arrays indexed by the
 // key's index (kf: KF doubles, kc: the block cache, CACHE pairs of block number and offset). As
