@@ -33,6 +33,7 @@ import type { ClockRow } from '../store/writer.js';
 import type { AnalysisOptions, Detector, FindingSink } from './types.js';
 import { frameList, mod32, RATES, round, synFilter } from './util.js';
 import { seqDiff } from '../tracker/seq.js';
+import { AddrTable } from './addr-table.js';
 
 export { RATES };
 const NR = RATES.length;
@@ -197,8 +198,6 @@ interface Pair {
   idx: number;
   src: string;
   dst: string;
-  /** the (dst, src) pair once looked up from this one */
-  rev: Pair | null;
   ipVersion: 4 | 6;
   tRef: number;
   /** live clocks, oldest first */
@@ -321,11 +320,12 @@ export function snapRate(hz: number): number {
 }
 
 export class ClockDetector implements Detector {
-  /** every pair, in the order first seen (found through pairsBySrc) */
+  /** every pair, in the order first seen (found through pairIndex) */
   private readonly pairs: Pair[] = [];
   private readonly expireAfter: number;
   private gen = 0;
-  private readonly pairsBySrc = new Map<string, Map<string, Pair>>();
+  /** pair index by (source, destination) address */
+  private readonly pairIndex = new AddrTable();
   /** clocks live over all pairs (memory bound) */
   private liveClusters = 0;
   // (-0: a double from the start, see pair())
@@ -346,33 +346,37 @@ export class ClockDetector implements Detector {
     }
   }
 
-  private pair(src: string, dst: string, ipVersion: 4 | 6, t: number): Pair {
-    // two-level lookup: no key string built per call (the tracker interns address strings)
-    let bySrc = this.pairsBySrc.get(src);
-    if (bySrc === undefined) this.pairsBySrc.set(src, (bySrc = new Map()));
-    let p = bySrc.get(dst);
-    if (p === undefined) {
-      // fields that come to hold doubles start as doubles (NaN where unset, -0 for a zero: it
-      // compares and adds as 0): a field first holding a small integer changes representation at
-      // its first double, which deoptimized every function that had the pair's shape built in
-      p = {
-        idx: this.pairs.length, src, dst, rev: null, ipVersion, tRef: Math.floor(t), clusters: new Set(), index: new Map(), multi: [], liveByRate: new Array(NR).fill(0),
-        expiredSingles: 0, expiredConns: 0, expiredSameTuple: 0, expiredRates: new Array(NR).fill(0), kept: null, keptCount: 0, keptIds: null, weak: [], weakDropped: 0,
-        expectedFalse: -0, drops: null, dropsListed: 0,
-        lineT: NaN, lineV: NaN, lineRate: -0, lineRuns: 0, lineBreaks: 0,
-      };
-      this.pairs.push(p);
-      if (this.pairs.length * PS > this.ps.length) {
-        const ps = new Float64Array(2 * this.ps.length);
-        ps.set(this.ps);
-        this.ps = ps;
-      }
-      const o = p.idx * PS;
-      this.ps[o + REM_TSVAL] = NaN;
-      this.ps[o + REM_TIME] = NaN;
-      this.ps[o + T_FIRST] = t;
-      bySrc.set(dst, p);
+  /** the index of the pair (src, dst) = the connection's (client, server), or with `rev` its
+   *  (server, client); created at the first lookup */
+  private pairOf(c: Conn, rev: boolean): number {
+    let i = this.pairIndex.get(c, rev, 0);
+    if (i < 0) {
+      i = this.newPair(rev ? c.serverIp : c.clientIp, rev ? c.clientIp : c.serverIp, c.ipVersion, this.pairT).idx;
+      this.pairIndex.add(c, rev, 0, i);
     }
+    return i;
+  }
+
+  private newPair(src: string, dst: string, ipVersion: 4 | 6, t: number): Pair {
+    // fields that come to hold doubles start as doubles (NaN where unset, -0 for a zero: it
+    // compares and adds as 0): a field first holding a small integer changes representation at
+    // its first double, which deoptimized every function that had the pair's shape built in
+    const p: Pair = {
+      idx: this.pairs.length, src, dst, ipVersion, tRef: Math.floor(t), clusters: new Set(), index: new Map(), multi: [], liveByRate: new Array(NR).fill(0),
+      expiredSingles: 0, expiredConns: 0, expiredSameTuple: 0, expiredRates: new Array(NR).fill(0), kept: null, keptCount: 0, keptIds: null, weak: [], weakDropped: 0,
+      expectedFalse: -0, drops: null, dropsListed: 0,
+      lineT: NaN, lineV: NaN, lineRate: -0, lineRuns: 0, lineBreaks: 0,
+    };
+    this.pairs.push(p);
+    if (this.pairs.length * PS > this.ps.length) {
+      const ps = new Float64Array(2 * this.ps.length);
+      ps.set(this.ps);
+      this.ps = ps;
+    }
+    const o = p.idx * PS;
+    this.ps[o + REM_TSVAL] = NaN;
+    this.ps[o + REM_TIME] = NaN;
+    this.ps[o + T_FIRST] = t;
     return p;
   }
 
@@ -397,16 +401,16 @@ export class ClockDetector implements Detector {
     let fwd: number;
     if ((k & ~PAIR_BITS) === this.tag) fwd = (k & PAIR_BITS) - 1;
     else {
-      fwd = this.pair(c.clientIp, c.serverIp, c.ipVersion, this.pairT).idx;
+      fwd = this.pairOf(c, false);
       if (fwd + 1 < PAIR_BITS) c.clockPair = this.tag | (fwd + 1);
     }
     if (rev === 0) return fwd;
     const r = this.ps[fwd * PS + REV]!;
     if (r !== 0) return r - 1;
-    const p = this.pair(c.serverIp, c.clientIp, c.ipVersion, this.pairT);
-    this.ps[fwd * PS + REV] = p.idx + 1;
-    this.ps[p.idx * PS + REV] = fwd + 1;
-    return p.idx;
+    const r1 = this.pairOf(c, true);
+    this.ps[fwd * PS + REV] = r1 + 1;
+    this.ps[r1 * PS + REV] = fwd + 1;
+    return r1;
   }
 
   // ---- tcp_tw_recycle simulation: SYN and FIN segments only ----

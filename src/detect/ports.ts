@@ -26,6 +26,7 @@
 import type { Conn } from '../tracker/connection.js';
 import type { AnalysisOptions, Detector, FindingSink } from './types.js';
 import { endpointText, frameList, round, synFilter, thousands } from './util.js';
+import { AddrTable } from './addr-table.js';
 
 export const MAX_BUCKETS = 2000;
 /** timelines written per kind of row (per host, per host+service) */
@@ -165,9 +166,9 @@ export interface SeriesStats {
 }
 
 export class PortDetector implements Detector {
-  /** every (client, server, port) series, in the order first seen (found through keyCache) */
+  /** every (client, server, port) series, in the order first seen (found through keyIndex) */
   private readonly keys: Series[] = [];
-  private readonly keyCache = new Map<string, Map<string, Map<number, number>>>();
+  private readonly keyIndex = new AddrTable();
   /** per key series: counters (KF doubles) and block cache (CACHE pairs); they start as room for 16 keys */
   private kf = new Float64Array(16 * KF);
   private kc = new Int32Array(16 * CACHE * 2).fill(NO_BLOCK);
@@ -203,18 +204,14 @@ export class PortDetector implements Detector {
     return s;
   }
 
-  /** the (client, server, port) series' index, without building a key string per connection */
+  /** the (client, server, port) series' index */
   private keySeries(c: Conn): number {
-    let byServer = this.keyCache.get(c.clientIp);
-    if (byServer === undefined) this.keyCache.set(c.clientIp, (byServer = new Map()));
-    let byPort = byServer.get(c.serverIp);
-    if (byPort === undefined) byServer.set(c.serverIp, (byPort = new Map()));
-    let k = byPort.get(c.sport);
-    if (k === undefined) {
+    let k = this.keyIndex.get(c, false, c.sport);
+    if (k < 0) {
       const s = this.newSeries(c.clientIp, c.serverIp, c.sport, c.ipVersion);
       k = s.key = this.keys.length;
       this.keys.push(s);
-      byPort.set(c.sport, k);
+      this.keyIndex.add(c, false, c.sport, k);
       if (this.keys.length * KF > this.kf.length) {
         const kf = new Float64Array(2 * this.kf.length);
         kf.set(this.kf);
