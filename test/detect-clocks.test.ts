@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { BUSY_CLUSTERED, ClockDetector, connRateMask, RATES, snapRate, SAMPLE_AFTER, SAMPLE_AFTER_BUSY, SAMPLE_EVERY } from '../src/detect/clocks.ts';
 import type { ClockRow, FindingRow } from '../src/store/writer.ts';
 import { Conn } from '../src/tracker/connection.ts';
+import { setAddresses } from './helpers/conn.ts';
 import { analyze } from '../src/pipeline/analyze.ts';
 import { corpusDir, repoRoot } from './helpers/env.ts';
 
@@ -18,8 +19,7 @@ let nextId = 1;
 function conn(client: string, cport: number, t: number, dur: number, rate: number, offset: number): Conn {
   const c = new Conn();
   c.id = nextId++;
-  c.clientIp = client;
-  c.serverIp = '192.0.2.1';
+  setAddresses(c, client, '192.0.2.1');
   c.cport = cport;
   c.sport = 443;
   c.start = t;

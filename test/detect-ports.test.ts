@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { MAX_BUCKETS, PortDetector } from '../src/detect/ports.ts';
 import type { FindingRow, TimelineRow } from '../src/store/writer.ts';
 import { Conn } from '../src/tracker/connection.ts';
+import { setAddresses } from './helpers/conn.ts';
 import { analyze } from '../src/pipeline/analyze.ts';
 import { repoRoot } from './helpers/env.ts';
 
@@ -18,8 +19,7 @@ let nextId = 1;
 function conn(client: string, cport: number, t: number, closer: 'client' | 'server', tw = 60): Conn {
   const c = new Conn();
   c.id = nextId++;
-  c.clientIp = client;
-  c.serverIp = '192.0.2.80';
+  setAddresses(c, client, '192.0.2.80');
   c.cport = cport;
   c.sport = 443;
   c.start = t;
