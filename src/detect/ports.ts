@@ -79,22 +79,23 @@ class Pool {
 }
 
 /** Every bucket that had an event, in a series' blocks: their indexes and offsets in `pool` go to
- *  `idx` and `off` (emptied first). Each caller loops over them: with a callback per caller, the
+ *  the first n entries of `idx` and `off`, n returned. Each caller loops over them: with a callback per caller, the
  *  call site saw three functions and was deoptimized, and iterating the Map's entries allocated an
  *  array per block (6 MB on 1 M packets) */
 function seenBuckets(blocks: Map<number, number>, pool: Pool, idx: number[], off: number[]): number {
-  idx.length = 0;
-  off.length = 0;
+  // (the lists keep their length between calls: truncated, they gave their storage up and grew
+  // it again from nothing for every series)
+  let n = 0;
   blocks.forEach((o, blk) => {
     for (let k = 0; k < BLOCK; k++) {
       const x = o + k * BUCKET_INTS;
       if (pool.get(x, SEEN) !== 0) {
-        idx.push((blk << BLOCK_BITS) + k);
-        off.push(x);
+        idx[n] = (blk << BLOCK_BITS) + k;
+        off[n++] = x;
       }
     }
   });
-  return idx.length;
+  return n;
 }
 
 interface Series {
