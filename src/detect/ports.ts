@@ -330,24 +330,8 @@ export class PortDetector implements Detector {
     kf[ko + K_OUTSIDE] += c.cport < this.opts.portLow || c.cport > this.opts.portHigh ? 1 : 0;
 
     const cl = c.client;
-    if (cl.synFrame > 0) {
-      const synTs = cl.synTs;
-      const x = this.keyBucket(k, this.idx(synTs));
-      this.pool.add(x, NEWC, 1);
-      // the latest EXAMPLES SYNs: a free slot, else the oldest if this one is newer
-      const n = kf[ko + K_NSYN]!;
-      let m = n;
-      if (n < EXAMPLES) kf[ko + K_NSYN] = n + 1;
-      else {
-        m = 0;
-        for (let j = 1; j < EXAMPLES; j++) if (kf[ko + K_SYN + 2 * j]! < kf[ko + K_SYN + 2 * m]!) m = j;
-        if (!(synTs > kf[ko + K_SYN + 2 * m]!)) m = -1;
-      }
-      if (m >= 0) {
-        kf[ko + K_SYN + 2 * m] = synTs;
-        kf[ko + K_SYN + 2 * m + 1] = cl.synFrame;
-      }
-    }
+    const synFrame = cl.synFrame;
+    const synTs = synFrame > 0 ? cl.synTs : c.start;
 
     // NaN when absent (the nullable getters would box every double they return)
     const tws = c.timeWaitStartNaN;
@@ -364,21 +348,46 @@ export class PortDetector implements Detector {
     // ports in use by the client towards this service
     const useEnd = clientHolds ? twe : c.end;
     // idx() may coarsen the buckets: first make room for every time, then index with the final width
+    this.idx(synTs);
     this.idx(c.start);
     this.idx(useEnd);
     if (tws === tws) this.idx(tws);
     if (twe === twe) this.idx(twe);
     const w = this.width;
     const base = this.base;
-    const u0 = this.keyBucket(k, Math.floor((c.start - base) / w));
-    const u1 = this.keyBucket(k, Math.floor((useEnd - base) / w));
+    // the SYN, the start and the TIME-WAIT start mostly share a bucket, and so do the ports'
+    // release and the TIME-WAIT end: each distinct bucket is looked up once
+    const iStart = Math.floor((c.start - base) / w);
+    const iUse = Math.floor((useEnd - base) / w);
+    const u0 = this.keyBucket(k, iStart);
+    const u1 = iUse === iStart ? u0 : this.keyBucket(k, iUse);
     const p = this.pool;
     p.add(u0, USE, 1);
     p.add(u1, USE, -1);
 
+    if (synFrame > 0) {
+      const iSyn = Math.floor((synTs - base) / w);
+      p.add(iSyn === iStart ? u0 : this.keyBucket(k, iSyn), NEWC, 1);
+      // the latest EXAMPLES SYNs: a free slot, else the oldest if this one is newer
+      const n = kf[ko + K_NSYN]!;
+      let m = n;
+      if (n < EXAMPLES) kf[ko + K_NSYN] = n + 1;
+      else {
+        m = 0;
+        for (let j = 1; j < EXAMPLES; j++) if (kf[ko + K_SYN + 2 * j]! < kf[ko + K_SYN + 2 * m]!) m = j;
+        if (!(synTs > kf[ko + K_SYN + 2 * m]!)) m = -1;
+      }
+      if (m >= 0) {
+        kf[ko + K_SYN + 2 * m] = synTs;
+        kf[ko + K_SYN + 2 * m + 1] = synFrame;
+      }
+    }
+
     if (clientHolds || serverHolds) {
-      const a = this.keyBucket(k, Math.floor((tws - base) / w));
-      const b = this.keyBucket(k, Math.floor((twe - base) / w));
+      const ia = Math.floor((tws - base) / w);
+      const ib = Math.floor((twe - base) / w);
+      const a = ia === iStart ? u0 : ia === iUse ? u1 : this.keyBucket(k, ia);
+      const b = ib === iUse ? u1 : ib === iStart ? u0 : this.keyBucket(k, ib);
       if (clientHolds) {
         p.add(a, TW, 1);
         p.add(a, TW_IN, 1);
