@@ -105,12 +105,8 @@ interface Series {
   ipVersion: 4 | 6;
   /** block number (bucket index >> BLOCK_BITS) -> offset of the block in the pool */
   blocks: Map<number, number>;
-  /** host series (built in finish): recently used blocks and their offsets, by block number &
-   *  (size - 1). Key series keep theirs in PortDetector.kc */
-  cacheBlk: number[];
-  cacheOff: number[];
-  /** key series: the index in PortDetector.keys (and kf, kc); -1 for a host series */
-  key: number;
+  /** the index in PortDetector.series, kc (its block cache) and kf (its counters, a key series') */
+  slot: number;
   // (a key series' counters live in PortDetector.kf while packets are read; finish() copies them here)
   connections: number;
   /** TIME-WAIT entries held by the client (in a host series: by the host) */
@@ -133,7 +129,8 @@ interface Series {
 const CACHE = 32;
 
 // What every connection end updates for its key series sits in two typed arrays indexed by the
-// key's index (kf: KF doubles, kc: the block cache, CACHE pairs of block number and offset). As
+// series' slot (kf: KF doubles, kc: the block cache, CACHE pairs of block number and offset; the
+// per-host series built at the end have a block cache there too). As
 // fields and arrays of a Series object (eight heap objects per key: its Maps, cache arrays, SYN
 // tuples), each connection end touched several cache lines per key, and on the 10 M-packet
 // benchmark (512 keys among the tracker's connections) this function was the detectors' costliest.
@@ -170,7 +167,9 @@ export class PortDetector implements Detector {
   /** every (client, server, port) series, in the order first seen (found through keyIndex) */
   private readonly keys: Series[] = [];
   private readonly keyIndex = new AddrTable();
-  /** per key series: counters (KF doubles) and block cache (CACHE pairs); they start as room for 16 keys */
+  /** every series, key and host, by slot */
+  private readonly series: Series[] = [];
+  /** per series slot: counters (KF doubles) and block cache (CACHE pairs); they start as room for 16 */
   private kf = new Float64Array(16 * KF);
   private kc = new Int32Array(16 * CACHE * 2).fill(NO_BLOCK);
   /** per host, built in finish(): TIME-WAIT held as client or server (what `ss -s` shows), for timelines */
@@ -192,10 +191,22 @@ export class PortDetector implements Detector {
   }
 
   private newSeries(host: string, serverIp: string, serverPort: number | null, v: 4 | 6): Series {
-    return {
-      host, serverIp, serverPort, ipVersion: v, blocks: new Map(), cacheBlk: new Array<number>(CACHE).fill(NaN), cacheOff: new Array<number>(CACHE).fill(0), key: -1,
+    const s: Series = {
+      host, serverIp, serverPort, ipVersion: v, blocks: new Map(), slot: this.series.length,
       connections: 0, timeWaits: 0, serverTimeWaits: 0, outsideRange: 0, twFrames: [], twFirst: Infinity, twLast: -Infinity, twDurSum: 0, lastSyns: [],
     };
+    this.series.push(s);
+    if (this.series.length * KF > this.kf.length) {
+      const kf = new Float64Array(2 * this.kf.length);
+      kf.set(this.kf);
+      this.kf = kf;
+      const kc = new Int32Array(2 * this.kc.length).fill(NO_BLOCK);
+      kc.set(this.kc);
+      this.kc = kc;
+    }
+    this.kf[s.slot * KF + K_TW_FIRST] = Infinity;
+    this.kf[s.slot * KF + K_TW_LAST] = -Infinity;
+    return s;
   }
 
   /** a host's series ('*' for every server) */
@@ -205,24 +216,14 @@ export class PortDetector implements Detector {
     return s;
   }
 
-  /** the (client, server, port) series' index */
+  /** the (client, server, port) series' slot */
   private keySeries(c: Conn): number {
     let k = this.keyIndex.get(c, false, c.sport);
     if (k < 0) {
       const s = this.newSeries(c.clientIp, c.serverIp, c.sport, c.ipVersion);
-      k = s.key = this.keys.length;
       this.keys.push(s);
+      k = s.slot;
       this.keyIndex.add(c, false, c.sport, k);
-      if (this.keys.length * KF > this.kf.length) {
-        const kf = new Float64Array(2 * this.kf.length);
-        kf.set(this.kf);
-        this.kf = kf;
-        const kc = new Int32Array(2 * this.kc.length).fill(NO_BLOCK);
-        kc.set(this.kc);
-        this.kc = kc;
-      }
-      this.kf[k * KF + K_TW_FIRST] = Infinity;
-      this.kf[k * KF + K_TW_LAST] = -Infinity;
     }
     return k;
   }
@@ -231,7 +232,7 @@ export class PortDetector implements Detector {
   private syncKeys(): void {
     const f = this.kf;
     for (const s of this.keys) {
-      const o = s.key * KF;
+      const o = s.slot * KF;
       s.connections = f[o + K_CONNS]!;
       s.outsideRange = f[o + K_OUTSIDE]!;
       s.timeWaits = f[o + K_TW]!;
@@ -274,7 +275,7 @@ export class PortDetector implements Detector {
       s.blocks = new Map();
       const n = seenBuckets(blocks, from, idx, off);
       for (let j = 0; j < n; j++) {
-        const y = this.keyBucket(s.key, Math.floor(idx[j]! / 2));
+        const y = this.bucket(s.slot, Math.floor(idx[j]! / 2));
         for (let f = 0; f < SEEN; f++) this.pool.add(y, f, from.get(off[j]!, f));
       }
     }
@@ -284,33 +285,17 @@ export class PortDetector implements Detector {
     }
   }
 
-  /** offset in the pool of bucket i of a series, created (and marked seen) when missing */
-  private bucket(s: Series, i: number): number {
-    // connections end roughly in time order: most land in blocks a recent one used
-    const blk = i >> BLOCK_BITS;
-    const h = blk & (s.cacheBlk.length - 1);
-    let off: number;
-    if (s.cacheBlk[h] === blk) off = s.cacheOff[h]!;
-    else {
-      let o = s.blocks.get(blk);
-      if (o === undefined) s.blocks.set(blk, (o = this.pool.alloc()));
-      s.cacheBlk[h] = blk;
-      s.cacheOff[h] = off = o;
-    }
-    const x = off + (i & (BLOCK - 1)) * BUCKET_INTS;
-    this.pool.set(x, SEEN, 1);
-    return x;
-  }
-
-  /** bucket(), for key series k: its cache in kc, its Series object only on a cache miss */
-  private keyBucket(k: number, i: number): number {
+  /** offset in the pool of bucket i of the series in slot k, created (and marked seen) when
+   *  missing: its block through the slot's cache in kc, the Series object only on a cache miss
+   *  (connections end roughly in time order: most land in blocks a recent one used) */
+  private bucket(k: number, i: number): number {
     const blk = i >> BLOCK_BITS;
     const h = (k * CACHE + (blk & (CACHE - 1))) * 2;
     const kc = this.kc;
     let off: number;
     if (kc[h] === blk) off = kc[h + 1]!;
     else {
-      const s = this.keys[k]!;
+      const s = this.series[k]!;
       let o = s.blocks.get(blk);
       if (o === undefined) s.blocks.set(blk, (o = this.pool.alloc()));
       kc[h] = blk;
@@ -359,15 +344,15 @@ export class PortDetector implements Detector {
     // release and the TIME-WAIT end: each distinct bucket is looked up once
     const iStart = Math.floor((c.start - base) / w);
     const iUse = Math.floor((useEnd - base) / w);
-    const u0 = this.keyBucket(k, iStart);
-    const u1 = iUse === iStart ? u0 : this.keyBucket(k, iUse);
+    const u0 = this.bucket(k, iStart);
+    const u1 = iUse === iStart ? u0 : this.bucket(k, iUse);
     const p = this.pool;
     p.add(u0, USE, 1);
     p.add(u1, USE, -1);
 
     if (synFrame > 0) {
       const iSyn = Math.floor((synTs - base) / w);
-      p.add(iSyn === iStart ? u0 : this.keyBucket(k, iSyn), NEWC, 1);
+      p.add(iSyn === iStart ? u0 : this.bucket(k, iSyn), NEWC, 1);
       // the latest EXAMPLES SYNs: a free slot, else the oldest if this one is newer
       const n = kf[ko + K_NSYN]!;
       let m = n;
@@ -386,8 +371,8 @@ export class PortDetector implements Detector {
     if (clientHolds || serverHolds) {
       const ia = Math.floor((tws - base) / w);
       const ib = Math.floor((twe - base) / w);
-      const a = ia === iStart ? u0 : ia === iUse ? u1 : this.keyBucket(k, ia);
-      const b = ib === iUse ? u1 : ib === iStart ? u0 : this.keyBucket(k, ib);
+      const a = ia === iStart ? u0 : ia === iUse ? u1 : this.bucket(k, ia);
+      const b = ib === iUse ? u1 : ib === iStart ? u0 : this.bucket(k, ib);
       if (clientHolds) {
         p.add(a, TW, 1);
         p.add(a, TW_IN, 1);
@@ -398,7 +383,7 @@ export class PortDetector implements Detector {
         kf[ko + K_TW_DUR] += twe - tws;
         if (kf[ko + K_NTWF]! < TW_FRAMES) {
           kf[ko + K_NTWF]++;
-          this.keys[k]!.twFrames.push(c.lastAckFrame || cl.finFrame);
+          this.series[k]!.twFrames.push(c.lastAckFrame || cl.finFrame);
         }
       }
       if (serverHolds) {
@@ -423,7 +408,7 @@ export class PortDetector implements Detector {
         // only buckets with an event of this kind: a series' first and last bucket bound its rows
         const touched = (tw && (a.get(x, TW_IN) > 0 || a.get(x, TW) !== 0)) || (stw && (a.get(x, STW_IN) > 0 || a.get(x, STW) !== 0)) || (newc && a.get(x, NEWC) > 0);
         if (!touched) continue;
-        const y = this.bucket(into, idx[j]!);
+        const y = this.bucket(into.slot, idx[j]!);
         if (tw) {
           a.add(y, TW, a.get(x, TW));
           a.add(y, TW_IN, a.get(x, TW_IN));
