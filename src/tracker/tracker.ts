@@ -473,7 +473,8 @@ function hashTuple(s: Segment): number {
   return ((epHash(s.src0, s.src1, s.src2, s.src3, s.srcPort) + epHash(s.dst0, s.dst1, s.dst2, s.dst3, s.dstPort)) | 0) & 0x3fffffff;
 }
 
-function epHash(w0: number, w1: number, w2: number, w3: number, port: number): number {
+/** a hash of one endpoint (address words and port); the detectors' address tables use it too */
+export function epHash(w0: number, w1: number, w2: number, w3: number, port: number): number {
   let h = Math.imul(w0 ^ 0x9e3779b9, 0x85ebca6b);
   h = Math.imul(h ^ w1 ^ (h >>> 13), 0xc2b2ae35);
   h = Math.imul(h ^ w2 ^ (h >>> 16), 0x27d4eb2f);
