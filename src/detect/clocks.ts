@@ -328,7 +328,7 @@ export class ClockDetector implements Detector {
   private readonly pairIndex = new AddrTable();
   /** clocks live over all pairs (memory bound) */
   private liveClusters = 0;
-  // (-0: a double from the start, see pair())
+  // (-0: a double from the start, see newPair())
   private now = -0;
   private lastSweep = -0;
   /** connection sides clustered over all pairs */
@@ -713,7 +713,7 @@ export class ClockDetector implements Detector {
   private bestMask = 0;
   private bestScore = Infinity;
 
-  /** the side's two samples, for consider() (-0: a double from the start, see pair()) */
+  /** the side's two samples, for consider() (-0: a double from the start, see newPair()) */
   private ta = -0;
   private va = -0;
   private tb = -0;
@@ -1009,9 +1009,9 @@ export class ClockDetector implements Detector {
     for (const p of pairs) this.finishPair(p, out);
   }
 
-  // finish() runs once per pair, and V8 optimizes what runs often enough: the pieces are separate
-  // functions so that only those every pair runs are compiled (as one function, finishPair was the
-  // run's largest compilation, 90-120 ms of a helper thread at the end of a 3 M-packet run)
+  // finish() runs once per pair, and V8 optimizes what runs often enough: the findings are separate
+  // functions so that the one no pair reaches is never compiled (finishPair, 90-120 ms of a helper
+  // thread at the end of a 3 M-packet run as one function, is still 70-110 ms without them)
 
   /** the pair's clocks rows: host clocks first, then the others (at most MAX_SINGLE_ROWS rows of
    *  them per pair; the finding details count them all) */
