@@ -128,7 +128,10 @@ const SYN0 = 7;
 const NCONNS = 8;
 const KEY0 = 9;
 const FLAGS = 10;
-const IN = 11;
+/** the pair's live-clock list (see HEAD) */
+const LPREV = 11;
+const LNEXT = 12;
+const IN = 13;
 /** seen on several distinct 4-tuples (scanned linearly, never folded while it has 3 connections) */
 const MULTI = 1;
 const LIVE = 2;
@@ -200,13 +203,10 @@ interface Pair {
   dst: string;
   ipVersion: 4 | 6;
   tRef: number;
-  /** live clocks, oldest first */
-  clusters: Set<number>;
   /** clocks by (rate, offset bucket): one handle, or a list when several share a key */
   index: Map<number, number | number[]>;
   /** clocks on several distinct 4-tuples: scanned linearly (a host's clock can go unmatched for long) */
   multi: number[];
-  liveByRate: number[];
   expiredSingles: number;
   expiredConns: number;
   /** expired single-tuple clocks that were on several incarnations of their 4-tuple (offset from the 4-tuple) */
@@ -220,18 +220,8 @@ interface Pair {
   /** expired clocks on two connections (distinct 4-tuples): host clocks only when chance matches are unlikely */
   weak: number[];
   weakDropped: number;
-  /** expected number of chance matches so far (random offsets falling into a tolerance window) */
-  expectedFalse: number;
-  /** listed tcp_tw_recycle drops (MAX_DROPS rows of DROP_F), dropsListed of them used */
+  /** listed tcp_tw_recycle drops (MAX_DROPS rows of DROP_F, DROPS_LISTED of them used) */
   drops: Float64Array | null;
-  dropsListed: number;
-  /** the first sample of the last new clock at least a second older than the newest (NaN: none),
-   *  the TSval rate from it to the one before, and how often consecutive rates agreed or not */
-  lineT: number;
-  lineV: number;
-  lineRate: number;
-  lineRuns: number;
-  lineBreaks: number;
 }
 
 const W: number[] = [];
@@ -242,7 +232,10 @@ let nextTag = 0;
 // The counters and the tcp_tw_recycle state that every SYN, FIN and connection end updates sit
 // in one Float64Array, PS doubles per pair (ClockDetector.ps, at Pair.idx * PS): as object fields,
 // each first access per segment was a cache miss on the pair and one more on each boxed double.
-const PS = 16;
+// The first 16 are what every connection side touches; the rest is what clustering a side touches
+// (a pair clusters one side in hundreds once it samples: its state is out of the cache each time,
+// and as fields of the Pair, its Set of live clocks and its arrays it was a dozen cache misses).
+const PS = 40;
 /** tcp_tw_recycle state (this pair as client -> server): the remembered TSval, its time and frame, 1 once set */
 const REM_TSVAL = 0;
 const REM_TIME = 1;
@@ -267,6 +260,27 @@ const NEW_CLOCKS = 13;
 const SAMPLE_TICK = 14;
 /** connection sides not clustered (sampling, see SAMPLE_EVERY) */
 const SAMPLED_OUT = 15;
+/** tcp_tw_recycle drops listed in Pair.drops */
+const DROPS_LISTED = 16;
+/** the pair's reference time (clock sample times are relative to it; Pair.tRef too) */
+const T_REF = 17;
+/** expected number of chance matches so far (random offsets falling into a tolerance window) */
+const EXP_FALSE = 18;
+/** the first sample of the last new clock at least a second older than the newest (NaN: none),
+ *  the TSval rate from it to the one before, and how often consecutive rates agreed or not */
+const LINE_T = 19;
+const LINE_V = 20;
+const LINE_RATE = 21;
+const LINE_RUNS = 22;
+const LINE_BREAKS = 23;
+/** live clocks, how many of them are in Pair.multi, and the oldest and newest live clock (-1:
+ *  none; the live clocks are a list through their LPREV and LNEXT, oldest first) */
+const LIVE_N = 24;
+const MULTI_N = 25;
+const HEAD = 26;
+const TAIL = 27;
+/** live clocks indexed under each rate (NR of them) */
+const LIVE_BY_RATE = 28;
 
 function tol(r: number, dt: number, drift: number): number {
   return TICK_TOL + drift * r * Math.abs(dt) + r * JITTER;
@@ -334,8 +348,13 @@ export class ClockDetector implements Detector {
   /** connection sides clustered over all pairs */
   private clusteredAll = 0;
 
+  /** per rate, the chance that a random offset falls into one live clock's tolerance window */
+  private readonly chance = new Float64Array(NR);
+
   constructor(private readonly opts: AnalysisOptions) {
     this.expireAfter = 2 * opts.timeWait;
+    // (2 t / 2^32 times a count is exactly the count times 2 t, over 2^32: powers of two scale exactly)
+    for (let i = 0; i < NR; i++) this.chance[i] = (2 * tol(RATES[i]!, opts.timeWait, DRIFT_MATCH)) / TWO32;
     if (W.length === 0) {
       for (const r of RATES) {
         const t = 2 * tol(r, 2 * 60, DRIFT);
@@ -362,10 +381,9 @@ export class ClockDetector implements Detector {
     // compares and adds as 0): a field first holding a small integer changes representation at
     // its first double, which deoptimized every function that had the pair's shape built in
     const p: Pair = {
-      idx: this.pairs.length, src, dst, ipVersion, tRef: Math.floor(t), clusters: new Set(), index: new Map(), multi: [], liveByRate: new Array(NR).fill(0),
+      idx: this.pairs.length, src, dst, ipVersion, tRef: Math.floor(t), index: new Map(), multi: [],
       expiredSingles: 0, expiredConns: 0, expiredSameTuple: 0, expiredRates: new Array(NR).fill(0), kept: null, keptCount: 0, keptIds: null, weak: [], weakDropped: 0,
-      expectedFalse: -0, drops: null, dropsListed: 0,
-      lineT: NaN, lineV: NaN, lineRate: -0, lineRuns: 0, lineBreaks: 0,
+      drops: null,
     };
     this.pairs.push(p);
     if (this.pairs.length * PS > this.ps.length) {
@@ -374,9 +392,15 @@ export class ClockDetector implements Detector {
       this.ps = ps;
     }
     const o = p.idx * PS;
-    this.ps[o + REM_TSVAL] = NaN;
-    this.ps[o + REM_TIME] = NaN;
-    this.ps[o + T_FIRST] = t;
+    const st = this.ps;
+    st[o + REM_TSVAL] = NaN;
+    st[o + REM_TIME] = NaN;
+    st[o + T_FIRST] = t;
+    st[o + T_REF] = p.tRef;
+    st[o + LINE_T] = NaN;
+    st[o + LINE_V] = NaN;
+    st[o + HEAD] = -1;
+    st[o + TAIL] = -1;
     return p;
   }
 
@@ -431,10 +455,12 @@ export class ClockDetector implements Detector {
       }
       if (seqDiff(st[so + REM_TSVAL]!, seg.tsval) > PAWS_WINDOW) {
         st[so + DROP_COUNT]++;
-        const p = this.pairs[pi]!;
-        if (p.dropsListed < MAX_DROPS) {
+        const listed = st[so + DROPS_LISTED]!;
+        if (listed < MAX_DROPS) {
+          st[so + DROPS_LISTED] = listed + 1;
+          const p = this.pairs[pi]!;
           const d = (p.drops ??= new Float64Array(MAX_DROPS * DROP_F));
-          const o = p.dropsListed++ * DROP_F;
+          const o = listed * DROP_F;
           d[o] = seg.frame;
           d[o + 1] = c.id;
           d[o + 2] = seg.tsval;
@@ -553,14 +579,15 @@ export class ClockDetector implements Detector {
     const fresh = st[so + NEW_CLOCKS]! > 0.9 * clustered;
     const sampling = many && fresh;
     const tick = st[so + SAMPLE_TICK]!;
-    const off = tick % SAMPLE_EVERY !== 0;
+    // (SAMPLE_EVERY is a power of 2: a bit mask, not a floating-point remainder)
+    const off = ((tick | 0) & (SAMPLE_EVERY - 1)) !== 0;
     const skip = sampling && off;
     st[so + SAMPLE_TICK] = tick + (sampling ? 1 : 0);
     st[so + SAMPLED_OUT] += skip ? 1 : 0;
     if (skip) return;
-    const p = this.pairs[pi]!;
-    const ta = s.firstTsTime - p.tRef;
-    const tb = s.lastTsTime - p.tRef;
+    const tRef = st[so + T_REF]!;
+    const ta = s.firstTsTime - tRef;
+    const tb = s.lastTsTime - tRef;
     const d = tb - ta;
     const dv = seqDiff(s.lastTsval, s.firstTsval);
     const mask = d < 0 ? 0 : connRateMask(d, dv);
@@ -573,8 +600,8 @@ export class ClockDetector implements Detector {
 
     // chance-match bookkeeping: live clocks times their tolerance windows
     let ef = 0;
-    for (let i = 0; i < NR; i++) if (mask & (1 << i)) ef += (p.liveByRate[i]! * 2 * tol(RATES[i]!, this.opts.timeWait, DRIFT_MATCH)) / TWO32;
-    p.expectedFalse += ef;
+    for (let i = 0; i < NR; i++) if (mask & (1 << i)) ef += st[so + LIVE_BY_RATE + i]! * this.chance[i]!;
+    st[so + EXP_FALSE] += ef;
 
     this.best = -1;
     this.bestMask = 0;
@@ -585,8 +612,10 @@ export class ClockDetector implements Detector {
     this.vb = vb;
     // visit each candidate clock once: a generation stamp instead of a Set per connection
     const gen = (this.gen = (this.gen + 1) | 0);
+    const p = this.pairs[pi]!;
     for (let i = 0; i < NR; i++) {
-      if ((mask & (1 << i)) === 0) continue;
+      // (no clock of the pair is indexed at a rate it has none live at)
+      if ((mask & (1 << i)) === 0 || st[so + LIVE_BY_RATE + i] === 0) continue;
       const r = RATES[i]!;
       const nb = TWO32 / W[i]!;
       const b = Math.floor(mod32(vb - r * tb) / W[i]!);
@@ -597,7 +626,7 @@ export class ClockDetector implements Detector {
         else for (let j = 0; j < list.length; j++) this.consider(list[j]!, gen, mask);
       }
     }
-    for (let j = 0; j < p.multi.length; j++) this.consider(p.multi[j]!, gen, mask);
+    if (st[so + MULTI_N]! > 0) for (let j = 0; j < p.multi.length; j++) this.consider(p.multi[j]!, gen, mask);
 
     st[so + CLUSTERED]++;
     this.clusteredAll++;
@@ -606,7 +635,7 @@ export class ClockDetector implements Detector {
     const end = Math.max(c.end, s.lastTsTime);
     let k = this.best; // set by consider()
     if (k < 0) {
-      this.trim(p);
+      this.trim(p, so);
       k = this.alloc();
       const f = this.cf;
       const fo = k * FN;
@@ -631,9 +660,9 @@ export class ClockDetector implements Detector {
       i[io + NCONNS] = 0;
       i[io + KEY0] = -1;
       i[io + FLAGS] = LIVE;
-      this.ps[so + NEW_CLOCKS]++;
-      this.onLine(p, ta, va);
-      p.clusters.add(k);
+      st[so + NEW_CLOCKS]++;
+      this.onLine(so, ta, va);
+      this.link(so, k);
       this.liveClusters++;
     } else {
       this.unindex(k);
@@ -664,6 +693,7 @@ export class ClockDetector implements Detector {
           p.multi.sort((a, b) => cf[b * FN + T1]! - cf[a * FN + T1]!);
           p.multi.length = MAX_SCAN;
         }
+        st[so + MULTI_N] = p.multi.length;
       }
       if (m.ids.length < MAX_IDS) m.ids.push(c.id);
       if (m.ports !== null || sport !== i[io + PORT0]) {
@@ -686,13 +716,15 @@ export class ClockDetector implements Detector {
   /** New clocks whose first samples lie on one line are one clock at a rate not in RATES (64 Hz,
    *  1024 Hz): short connections allow several listed rates and match none across them. Random
    *  per-connection offsets give random slopes, which agree by chance one time in 50. */
-  private onLine(p: Pair, t: number, v: number): void {
-    const dt = t - p.lineT;
+  private onLine(so: number, t: number, v: number): void {
+    const st = this.ps;
+    const lineT = st[so + LINE_T]!;
+    const dt = t - lineT;
     if (dt < 1) {
-      if (p.lineT === p.lineT) return;
+      if (lineT === lineT) return;
     } else {
-      const rate = seqDiff(v, p.lineV) / dt;
-      const prev = p.lineRate;
+      const rate = seqDiff(v, st[so + LINE_V]!) / dt;
+      const prev = st[so + LINE_RATE]!;
       // one tick of quantization at each of the two ends, and the capture's timing jitter (every
       // comparison made on every call: see LATE in util.ts)
       const close = Math.abs(rate - prev) <= LINE_TOL * prev + (4 + 4 * JITTER * rate) / dt;
@@ -700,12 +732,50 @@ export class ClockDetector implements Detector {
       const rateUp = rate > 0;
       const wasSet = prev !== 0;
       const run = prevUp && rateUp && close;
-      p.lineRuns += run ? 1 : 0;
-      p.lineBreaks += !run && wasSet ? 1 : 0;
-      p.lineRate = rate;
+      st[so + LINE_RUNS] += run ? 1 : 0;
+      st[so + LINE_BREAKS] += !run && wasSet ? 1 : 0;
+      st[so + LINE_RATE] = rate;
     }
-    p.lineT = t;
-    p.lineV = v;
+    st[so + LINE_T] = t;
+    st[so + LINE_V] = v;
+  }
+
+  /** append clock k to its pair's live list (newest last) */
+  private link(so: number, k: number): void {
+    const st = this.ps;
+    const ci = this.ci;
+    const tail = st[so + TAIL]!;
+    ci[k * IN + LPREV] = tail;
+    ci[k * IN + LNEXT] = -1;
+    if (tail >= 0) ci[tail * IN + LNEXT] = k;
+    else st[so + HEAD] = k;
+    st[so + TAIL] = k;
+    st[so + LIVE_N]++;
+  }
+
+  private unlink(so: number, k: number): void {
+    const st = this.ps;
+    const ci = this.ci;
+    const prev = ci[k * IN + LPREV]!;
+    const next = ci[k * IN + LNEXT]!;
+    if (prev >= 0) ci[prev * IN + LNEXT] = next;
+    else st[so + HEAD] = next;
+    if (next >= 0) ci[next * IN + LPREV] = prev;
+    else st[so + TAIL] = prev;
+    st[so + LIVE_N]--;
+  }
+
+  /** clocks live on the (src, dst) pair now (a memory bound the tests check) */
+  liveClocks(src: string, dst: string): number {
+    const p = this.pairs.find((x) => x.src === src && x.dst === dst);
+    return p === undefined ? 0 : this.ps[p.idx * PS + LIVE_N]!;
+  }
+
+  /** the pair's live clocks, oldest first */
+  private liveOf(p: Pair): number[] {
+    const out: number[] = [];
+    for (let k = this.ps[p.idx * PS + HEAD]!; k >= 0; k = this.ci[k * IN + LNEXT]!) out.push(k);
+    return out;
   }
 
   /** addSide's best candidate so far (fields, not a closure per connection) */
@@ -802,9 +872,10 @@ export class ClockDetector implements Detector {
       else list.push(k);
       if (keys !== undefined) keys.push(key);
       else this.ci[io + KEY0] = key;
-      p.liveByRate[i]!++;
+      this.ps[p.idx * PS + LIVE_BY_RATE + i]!++;
     }
-    this.keysOf[k] = keys;
+    // (unindex() and release() leave it undefined: stored only when there is a list)
+    if (keys !== undefined) this.keysOf[k] = keys;
   }
 
   private unindex(k: number): void {
@@ -832,7 +903,7 @@ export class ClockDetector implements Detector {
       if (list.length === 1) p.index.set(key, list[0]!);
       else if (list.length === 0) p.index.delete(key);
     }
-    p.liveByRate[Math.floor(key / 2 ** 27)]!--;
+    this.ps[p.idx * PS + LIVE_BY_RATE + Math.floor(key / 2 ** 27)]!--;
   }
 
   /** fold clocks unmatched for expireAfter into counters: those seen on one 4-tuple only, and
@@ -843,7 +914,8 @@ export class ClockDetector implements Detector {
     for (const p of this.pairs) {
       const limit = this.now - this.expireAfter - p.tRef;
       let dropMulti = false;
-      for (const k of p.clusters) {
+      for (let k = this.ps[p.idx * PS + HEAD]!, next = -1; k >= 0; k = next) {
+        next = this.ci[k * IN + LNEXT]!;
         if ((this.multi(k) && this.nConns(k) >= 3) || f[k * FN + T1]! >= limit || f[k * FN + LAST]! - p.tRef >= limit) continue;
         if (this.retire(p, k)) dropMulti = true;
       }
@@ -854,12 +926,13 @@ export class ClockDetector implements Detector {
   /** the pair's multi-tuple clocks without those retired */
   private pruneMulti(p: Pair): void {
     p.multi = p.multi.filter((k) => (this.ci[k * IN + FLAGS]! & LIVE) !== 0);
+    this.ps[p.idx * PS + MULTI_N] = p.multi.length;
   }
 
   /** fold one clock into the pair's counters; true when it was a (weak) multi-tuple clock */
   private retire(p: Pair, k: number): boolean {
     this.unindex(k);
-    p.clusters.delete(k);
+    this.unlink(p.idx * PS, k);
     this.liveClusters--;
     this.ci[k * IN + FLAGS]! &= ~LIVE;
     if (this.multi(k)) {
@@ -883,17 +956,18 @@ export class ClockDetector implements Detector {
 
   /** memory bound: when every connection brings its own clock (per-connection offsets), keep only
    *  the most recent MAX_LIVE single-tuple clocks of a pair live; the oldest are folded early */
-  private trim(p: Pair): void {
+  private trim(p: Pair, so: number): void {
     // over the global bound, only pairs above their fair share give clocks up (amortized: an eighth at a time)
     // (every comparison made on every call: see LATE in util.ts)
-    const size = p.clusters.size;
+    const size = this.ps[so + LIVE_N]!;
     const underPair = size < MAX_LIVE;
     const underTotal = this.liveClusters < MAX_LIVE_TOTAL;
     const underShare = size * this.pairs.length < MAX_LIVE_TOTAL;
     if (underPair && (underTotal || underShare)) return;
-    let n = Math.max(1, p.clusters.size >> 3);
+    let n = Math.max(1, size >> 3);
     let dropMulti = false;
-    for (const k of p.clusters) {
+    for (let k = this.ps[so + HEAD]!, next = -1; k >= 0; k = next) {
+      next = this.ci[k * IN + LNEXT]!;
       if (n-- <= 0) break;
       if (this.multi(k)) continue;
       if (this.retire(p, k)) dropMulti = true;
@@ -916,7 +990,7 @@ export class ClockDetector implements Detector {
     return {
       rate,
       measured: measured > 0 ? round(measured, 3) : null,
-      offset: Math.round(mod32(f[fo + V0]! - rate * (f[fo + T0]! + this.pairs[this.ci[k * IN + PAIR]!]!.tRef))),
+      offset: Math.round(mod32(f[fo + V0]! - rate * (f[fo + T0]! + this.ps[this.ci[k * IN + PAIR]! * PS + T_REF]!))),
       ids: this.idsOf(k).slice().sort((a, b) => a - b),
       firstTs: f[fo + FIRST]!,
       lastTs: f[fo + LAST]!,
@@ -952,7 +1026,8 @@ export class ClockDetector implements Detector {
   private dropList(p: Pair): RecycleDrop[] {
     const out: RecycleDrop[] = [];
     const d = p.drops;
-    for (let j = 0; d !== null && j < p.dropsListed; j++) {
+    const listed = this.ps[p.idx * PS + DROPS_LISTED]!;
+    for (let j = 0; d !== null && j < listed; j++) {
       const o = j * DROP_F;
       out.push({ frame: d[o]!, connection_id: d[o + 1]!, tsval: d[o + 2]!, newest_tsval: d[o + 3]!, newest_frame: d[o + 4]!, age: d[o + 5]! });
     }
@@ -1042,8 +1117,9 @@ export class ClockDetector implements Detector {
     const n: PairCounts = { conns: st[o + CONNS]!, unclassified: st[o + UNCLASSIFIED]!, dropCount: st[o + DROP_COUNT]!, dropsNoTs: st[o + DROPS_NO_TS]!, tFirst: st[o + T_FIRST]!, asClient: st[o + AS_CLIENT]!, asServer: st[o + AS_SERVER]!, sampledOut: st[o + SAMPLED_OUT]! };
     // several connections per host clock; when chance matches of random offsets are expected
     // (many per-connection clocks at once), ask for more connections per clock
-    const need = p.expectedFalse < 0.05 ? 2 : p.expectedFalse < 50 ? 3 : 4;
-    const live = [...p.clusters, ...(need === 2 ? p.weak : [])];
+    const expectedFalse = st[o + EXP_FALSE]!;
+    const need = expectedFalse < 0.05 ? 2 : expectedFalse < 50 ? 3 : 4;
+    const live = [...this.liveOf(p), ...(need === 2 ? p.weak : [])];
     const byFirst = (a: number, b: number): number => this.firstTs(a) - this.firstTs(b);
     const hostClocks = live.filter((k) => this.multi(k) && this.nConns(k) >= need).sort(byFirst);
     const others = live.filter((k) => !hostClocks.includes(k)).sort(byFirst);
@@ -1136,7 +1212,7 @@ export class ClockDetector implements Detector {
         recycle_drops: drops,
         recycle_drop_count: n.dropCount,
         recycle_drops_without_timestamp: n.dropsNoTs,
-        expected_chance_matches: round(p.expectedFalse, 4),
+        expected_chance_matches: round(this.ps[p.idx * PS + EXP_FALSE]!, 4),
       },
       wiresharkFilter: synFilter(p.ipVersion, p.src, p.dst, { srcPorts: ports, synAck: !isClientSide }),
     });
@@ -1146,7 +1222,8 @@ export class ClockDetector implements Detector {
   private perConnectionFinding(p: Pair, v: PairVerdict, out: FindingSink): void {
     const { n, hostClocks, singles, rates, singleClocks, sameTuple, drops } = v;
     // new clocks that line up are one host clock at a rate twscope does not snap to: no verdict
-    const oneUnlistedClock = p.lineRuns >= 3 && p.lineRuns >= 4 * p.lineBreaks;
+    const runs = this.ps[p.idx * PS + LINE_RUNS]!;
+    const oneUnlistedClock = runs >= 3 && runs >= 4 * this.ps[p.idx * PS + LINE_BREAKS]!;
     if (hostClocks.length === 0 && singleClocks >= 2 && rates.length <= 1 && !oneUnlistedClock) {
       // measured by a connection lasting MEASURE_SPAN, else one clock's best candidate (a guess)
       const rate = rates[0] ?? (singles.length ? this.rateOf(singles[0]!) : null);
