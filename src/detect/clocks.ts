@@ -416,19 +416,22 @@ export class ClockDetector implements Detector {
    *  another detector instance too (tests do) is not read as one of its own pairs */
   private readonly tag = (nextTag = (nextTag % 2047) + 1) << 20;
 
-  /** the index of a connection's (client, server) pair (rev 0) or (server, client) pair (rev 1):
-   *  the first is remembered in the connection (Conn.clockPair), the second in the first's state
-   *  (REV). Neither touches the Pair objects, which the counters and the SYN and FIN checks do
-   *  not need */
-  private connPair(c: Conn, rev: 0 | 1): number {
+  /** the index of a connection's (client, server) pair, remembered in the connection
+   *  (Conn.clockPair); its (server, client) pair is remembered in the first's state (REV,
+   *  revPair()). Neither touches the Pair objects, which the counters and the SYN and FIN checks
+   *  do not need */
+  private connPair(c: Conn): number {
     const k = c.clockPair;
-    let fwd: number;
-    if ((k & ~PAIR_BITS) === this.tag) fwd = (k & PAIR_BITS) - 1;
-    else {
-      fwd = this.pairOf(c, false);
-      if (fwd + 1 < PAIR_BITS) c.clockPair = this.tag | (fwd + 1);
-    }
-    if (rev === 0) return fwd;
+    if ((k & ~PAIR_BITS) === this.tag) return (k & PAIR_BITS) - 1;
+    const fwd = this.pairOf(c, false);
+    if (fwd + 1 < PAIR_BITS) c.clockPair = this.tag | (fwd + 1);
+    return fwd;
+  }
+
+  /** the (server, client) pair, from the (client, server) one. (A function apart: inside connPair,
+   *  which V8 optimizes on the SYNs long before the first connection ends, its first run
+   *  deoptimized connPair; see LATE in util.ts) */
+  private revPair(c: Conn, fwd: number): number {
     const r = this.ps[fwd * PS + REV]!;
     if (r !== 0) return r - 1;
     const r1 = this.pairOf(c, true);
@@ -445,7 +448,7 @@ export class ClockDetector implements Detector {
     if ((f & (SYN | ACK)) === SYN) {
       if (dir !== 0) return;
       this.pairT = seg.ts;
-      const pi = this.connPair(c, 0);
+      const pi = this.connPair(c);
       const st = this.ps;
       const so = pi * PS;
       if (st[so + REM_VALID] === 0 || seg.ts - st[so + REM_TIME]! >= PAWS_MSL) return;
@@ -477,7 +480,7 @@ export class ClockDetector implements Detector {
     const cl = c.client;
     if (!cl.tsSeen) return;
     this.pairT = seg.ts;
-    const pi = this.connPair(c, 0);
+    const pi = this.connPair(c);
     const fromRecent = cl.tsRecentValid && seqDiff(cl.tsRecent, cl.lastTsval) >= 0;
     const tsval = fromRecent ? cl.tsRecent : cl.lastTsval;
     const t = fromRecent ? cl.tsRecentTime : cl.lastTsTime;
@@ -559,7 +562,8 @@ export class ClockDetector implements Detector {
     if (!s.tsSeen) return;
     this.pairT = s.firstTsTime;
     const isClient = s === c.client;
-    const pi = this.connPair(c, isClient ? 0 : 1);
+    const fwd = this.connPair(c);
+    const pi = isClient ? fwd : this.revPair(c, fwd);
     const st = this.ps;
     const so = pi * PS;
     st[so + CONNS]++;

@@ -306,6 +306,14 @@ export class PortDetector implements Detector {
     return x;
   }
 
+  /** bucket i of series k: u0 or u1 when i is i0 or i1 (looked up already), else bucket(). One
+   *  function for every such choice: its comparisons and its bucket() call have run (have type
+   *  feedback) by the time V8 optimizes onConnEnd, whichever of them the first connections took
+   *  (inline, a branch first taken later deoptimized onConnEnd: see LATE in util.ts) */
+  private near(k: number, i: number, i0: number, u0: number, i1: number, u1: number): number {
+    return i === i0 ? u0 : i === i1 ? u1 : this.bucket(k, i);
+  }
+
   onConnEnd(c: Conn): void {
     const k = this.keySeries(c);
     const kf = this.kf;
@@ -351,8 +359,7 @@ export class PortDetector implements Detector {
     p.add(u1, USE, -1);
 
     if (synFrame > 0) {
-      const iSyn = Math.floor((synTs - base) / w);
-      p.add(iSyn === iStart ? u0 : this.bucket(k, iSyn), NEWC, 1);
+      p.add(this.near(k, Math.floor((synTs - base) / w), iStart, u0, iUse, u1), NEWC, 1);
       // the latest EXAMPLES SYNs: a free slot, else the oldest if this one is newer
       const n = kf[ko + K_NSYN]!;
       let m = n;
@@ -369,10 +376,8 @@ export class PortDetector implements Detector {
     }
 
     if (clientHolds || serverHolds) {
-      const ia = Math.floor((tws - base) / w);
-      const ib = Math.floor((twe - base) / w);
-      const a = ia === iStart ? u0 : ia === iUse ? u1 : this.bucket(k, ia);
-      const b = ib === iUse ? u1 : ib === iStart ? u0 : this.bucket(k, ib);
+      const a = this.near(k, Math.floor((tws - base) / w), iStart, u0, iUse, u1);
+      const b = this.near(k, Math.floor((twe - base) / w), iUse, u1, iStart, u0);
       if (clientHolds) {
         p.add(a, TW, 1);
         p.add(a, TW_IN, 1);
