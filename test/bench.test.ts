@@ -1,5 +1,5 @@
 // `npm run bench` on a small generated capture: each round gives its CPU time beside its wall
-// time, and the detectors' CPU-time ratio is the one those rounds give.
+// time, and the detectors' CPU-time ratio and difference are the ones those rounds give.
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -32,5 +32,12 @@ describe('benchmark', () => {
     near(Number(ratio![2]), a[0]! / n[0]!);
     near(Number(ratio![3]), a[1]! / n[1]!);
     near(Number(ratio![1]), (a[0]! + a[1]!) / (n[0]! + n[1]!));
+    // and what they add in CPU seconds, round by round (the figures here and in each round printed
+    // to 2 decimals: within 0.015 s)
+    const diff = /gen-20000\.pcap: CPU time, analyze - analyze \(no detectors\): (-?[\d.]+) s of the medians; by round (-?[\d.]+), (-?[\d.]+)/.exec(r.stdout);
+    expect(diff, r.stdout).not.toBeNull();
+    expect(Math.abs(Number(diff![2]) - (a[0]! - n[0]!))).toBeLessThan(0.016);
+    expect(Math.abs(Number(diff![3]) - (a[1]! - n[1]!))).toBeLessThan(0.016);
+    expect(Math.abs(Number(diff![1]) - ((a[0]! + a[1]!) / 2 - (n[0]! + n[1]!) / 2))).toBeLessThan(0.016);
   }, 120_000);
 });
