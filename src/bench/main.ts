@@ -253,8 +253,8 @@ async function main(argv: string[]): Promise<void> {
       const per = x.map((v, k) => v / y[k]!);
       const label = what === 'cpuSeconds' ? `CPU time, ${a} / ${b}` : `${a} / ${b}`;
       ratios.push(`${path.basename(f.file)}: ${label}: ${(median(x) / median(y)).toFixed(3)} of the medians; by round ${per.map((v) => v.toFixed(3)).join(', ')}`);
-      // the detectors' cost in seconds too: on a noisy machine it moved less than the ratio, which
-      // also moves with the time without them (10 M packets: 2.15 s at 9.45 s, 2.22 s at 6.92 s)
+      // the detectors' cost in seconds too: the ratio also moves with the time without them (10 M
+      // packets, two runs: 2.15 s added to 9.45 s, 2.22 s added to 6.92 s)
       if (b === 'analyze (no detectors)') {
         const diff = x.map((v, k) => v - y[k]!);
         const dl = what === 'cpuSeconds' ? `CPU time, ${a} - ${b}` : `${a} - ${b}`;
